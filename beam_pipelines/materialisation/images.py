@@ -1,0 +1,166 @@
+"""Image roots, path resolution and safe decoding.
+
+An image root is a local directory, a `gs://` prefix or a `.zip` archive read in place (VisualPRM400K
+ships its images as one). Paths resolve under it as written; for the VisualPRM sources also with the
+leading `VisualPRM400K…/` folder dropped and with `images/` put in front (or taken off), because the
+upstream archives unpack in different layouts. The first candidate that exists wins and the rule is
+recorded. Paths that would escape the root (`..`, absolute paths, symlinks pointing outside) are
+rejected before anything is opened. The pixel cap is checked from the header, before decoding.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import re
+import warnings
+import zipfile
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from PIL import Image, UnidentifiedImageError
+
+from beam_pipelines.records import EncodedImage, LoadedImage, RejectedError
+
+STAGE = "load_image"
+PRM_SOURCES = ("visualprm", "visualprm_raw", "visualprocessbench")
+RULES = ("as_written", "strip_dataset_folder", "add_images_prefix", "strip_images_prefix")
+_EXT = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "MPO": "jpg"}
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def check_relative(path: str) -> str:
+    """The path, normalised, or a rejection if it is absolute or climbs out of the root."""
+    if path.startswith(("/", "\\")) or _DRIVE.match(path) or "://" in path:
+        raise RejectedError(STAGE, "path_escapes_root", f"image path {path!r} is absolute; it must be relative")
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise RejectedError(STAGE, "path_escapes_root", f"image path {path!r} climbs out of the image root ('..')")
+    if not parts:
+        raise RejectedError(STAGE, "path_escapes_root", f"image path {path!r} is empty")
+    return "/".join(parts)
+
+
+def candidates(path: str, source: str) -> list[tuple[str, str]]:
+    """(rule, relative path) pairs to try, in order."""
+    rel = check_relative(path)
+    out = [("as_written", rel)]
+    if source not in PRM_SOURCES:
+        return out
+    head, _, rest = rel.partition("/")
+    base = rel
+    if head.startswith("VisualPRM400K") and rest:
+        base = rest
+        out.append(("strip_dataset_folder", rest))
+    if base.startswith("images/"):
+        out.append(("strip_images_prefix", base[len("images/") :]))
+    else:
+        out.append(("add_images_prefix", "images/" + base))
+    return out
+
+
+class ImageRoot:
+    """Read-only access to the files under an image root of any of the three kinds."""
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/") or root
+        self._zip: zipfile.ZipFile | None = None
+        self._zip_names: set[str] = set()
+        self._zip_prefix = ""
+        self._local = "://" not in root and not root.lower().endswith(".zip")
+        if root.lower().endswith(".zip"):
+            self._file = FileSystems.open(root, compression_type=CompressionTypes.UNCOMPRESSED)
+            self._zip = zipfile.ZipFile(self._file)
+            self._zip_names = {n for n in self._zip.namelist() if not n.endswith("/")}
+        elif self._local:
+            self._real = os.path.realpath(root)
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+            self._file.close()
+
+    def location(self, rel: str) -> str:
+        if self._zip is not None:
+            return f"{self.root}!/{rel}"
+        return posixpath.join(self.root, rel) if "://" in self.root else os.path.join(self.root, rel)
+
+    def exists(self, rel: str) -> bool:
+        if self._zip is not None:
+            return rel in self._zip_names
+        if self._local:
+            return os.path.isfile(os.path.join(self.root, rel))
+        return FileSystems.exists(self.location(rel))
+
+    def check_inside(self, rel: str) -> None:
+        """Symlinks may point anywhere; the resolved file must still lie under the root."""
+        if not self._local:
+            return
+        real = os.path.realpath(os.path.join(self.root, rel))
+        if os.path.commonpath([real, self._real]) != self._real:
+            raise RejectedError(
+                STAGE, "path_escapes_root", f"image path {rel!r} is a symlink to {real!r}, outside the image root"
+            )
+
+    def read(self, rel: str) -> bytes:
+        if self._zip is not None:
+            return self._zip.read(rel)
+        if self._local:
+            with open(os.path.join(self.root, rel), "rb") as f:
+                return f.read()
+        with FileSystems.open(self.location(rel), compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            return f.read()
+
+    def resolve(self, path: str, source: str) -> tuple[str, str]:
+        """(rule, relative path) of the first candidate that exists, or a rejection listing what was tried."""
+        tried = []
+        for rule, rel in candidates(path, source):
+            if self.exists(rel):
+                self.check_inside(rel)
+                return rule, rel
+            tried.append(rel)
+        raise RejectedError(
+            STAGE, "image_missing", f"image {path!r} not found under {self.root} (tried: {', '.join(tried)})"
+        )
+
+
+def decode(data: bytes, path: str, max_pixels: int, rgb: bool) -> tuple[Image.Image | None, str, int, int]:
+    """(pixels or None, format, width, height); the size is checked against the cap before decoding."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise RejectedError(STAGE, "image_too_large", f"image {path!r}: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise RejectedError(STAGE, "not_an_image", f"image {path!r} is not a readable image: {exc}") from None
+    width, height = im.size
+    if width * height > max_pixels:
+        raise RejectedError(
+            STAGE,
+            "image_too_large",
+            f"image {path!r} is {width}x{height} = {width * height} pixels, above --max_image_pixels={max_pixels}",
+        )
+    fmt = im.format or ""
+    try:
+        im.load()
+        pixels = (im if im.mode == "RGB" else im.convert("RGB")) if rgb else None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise RejectedError(STAGE, "image_unreadable", f"image {path!r} cannot be decoded: {exc}") from None
+    return pixels, fmt, width, height
+
+
+def load_image(root: ImageRoot, path: str, source: str, max_pixels: int, rgb: bool) -> LoadedImage:
+    rule, rel = root.resolve(path, source)
+    data = root.read(rel)
+    pixels, fmt, width, height = decode(data, path, max_pixels, rgb)
+    ext = _EXT.get(fmt) or posixpath.splitext(rel)[1].lstrip(".").lower() or "bin"
+    return LoadedImage(
+        path=path,
+        resolved=root.location(rel),
+        rule=rule,
+        encoded=EncodedImage(data=data, ext=ext, width=width, height=height),
+        format=fmt,
+        pixels=pixels,
+    )

@@ -1,0 +1,66 @@
+"""Materialisation stages: load (and decode once) every image of a sample, then cut its regions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import apache_beam as beam
+from apache_beam.transforms.error_handling import ErrorHandler
+from PIL import Image
+
+from beam_pipelines.materialisation import crops, images
+from beam_pipelines.records import Sample
+from beam_pipelines.stages import SampleStageFn, apply_stage
+
+
+class _LoadImagesFn(SampleStageFn):
+    stage = images.STAGE
+
+    def __init__(self, image_root: str, max_pixels: int):
+        self.image_root = image_root
+        self.max_pixels = max_pixels
+
+    def setup(self) -> None:
+        self.root = images.ImageRoot(self.image_root)
+        Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, self.max_pixels)
+
+    def teardown(self) -> None:
+        self.root.close()
+
+    def apply(self, sample: Sample) -> Sample:
+        loaded = tuple(
+            images.load_image(self.root, path, sample.source, self.max_pixels, rgb=bool(sample.regions) and i == 0)
+            for i, path in enumerate(sample.image_paths)
+        )
+        return replace(sample, images=loaded)
+
+
+class LoadImages(beam.PTransform):
+    def __init__(self, image_root: str, max_pixels: int, errors: ErrorHandler):
+        super().__init__()
+        self.image_root = image_root
+        self.max_pixels = max_pixels
+        self.errors = errors
+
+    def expand(self, outcomes):
+        return apply_stage(outcomes, "LoadImages", _LoadImagesFn(self.image_root, self.max_pixels), self.errors)
+
+
+class _CropFn(SampleStageFn):
+    stage = crops.STAGE
+
+    def __init__(self, settings: crops.CropSettings):
+        self.settings = settings
+
+    def apply(self, sample: Sample) -> Sample:
+        return crops.crop_regions(sample, self.settings)
+
+
+class CropRegions(beam.PTransform):
+    def __init__(self, settings: crops.CropSettings, errors: ErrorHandler):
+        super().__init__()
+        self.settings = settings
+        self.errors = errors
+
+    def expand(self, outcomes):
+        return apply_stage(outcomes, "CropRegions", _CropFn(self.settings), self.errors)

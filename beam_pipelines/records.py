@@ -1,0 +1,184 @@
+"""Typed, frozen records that flow through the pipeline.
+
+Every element carries its provenance (input file, zip member, row, chunk) so that any output row or
+rejection can be traced back to the exact input line. Rejections and duplicates are values, not log
+lines: each input record ends as exactly one `Sample` (accepted), `Rejection` or `Duplicate`, which is
+what makes the count invariant `input = accepted + rejected + duplicates` hold by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SOURCES = ("vgr", "visualprm", "visualprm_raw", "visualprocessbench")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a record came from. `row` is 0-based within the file (or zip member)."""
+
+    input_file: str
+    row: int
+    chunk_id: str
+    member: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"input_file": self.input_file, "row": self.row}
+        if self.member is not None:
+            out["member"] = self.member
+        return out
+
+    def sort_key(self) -> tuple[str, str, int]:
+        return (self.input_file, self.member or "", self.row)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One input row before parsing: a decoded mapping (Parquet/JSON) or the raw bytes of a JSONL line."""
+
+    source: str
+    provenance: Provenance
+    record: dict[str, Any] | None = None
+    line: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why a record was rejected: the stage that found it, a stable check name, a human message."""
+
+    stage: str
+    check: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"stage": self.stage, "check": self.check, "message": self.message}
+
+
+class RejectedError(Exception):
+    """Raised by pure per-record functions; the stage turns it into a `Rejection` value."""
+
+    def __init__(self, stage: str, check: str, message: str):
+        super().__init__(f"{stage}/{check}: {message}")
+        self.info = ErrorInfo(stage, check, message)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A rejected input record: the original record (or raw line) plus the reasons."""
+
+    source: str
+    provenance: Provenance
+    errors: tuple[ErrorInfo, ...]
+    record: Any = None
+    raw_line: str | None = None
+    sample_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": self.source,
+            "provenance": self.provenance.to_json(),
+            "errors": [e.to_json() for e in self.errors],
+        }
+        if self.sample_id is not None:
+            out["sample_id"] = self.sample_id
+        if self.raw_line is not None:
+            out["raw_line"] = self.raw_line
+        else:
+            out["record"] = self.record
+        return out
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """An exact duplicate of an earlier record (same sample_id); kept once, counted here."""
+
+    source: str
+    provenance: Provenance
+    sample_id: str
+    kept: Provenance
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """Image bytes as stored in the outputs, with the format they are encoded in."""
+
+    data: bytes = field(repr=False)
+    ext: str  # file extension without the dot: jpg, png, ...
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Region:
+    """A grounded region parsed from the assistant text, later materialised with its pixel box and crop."""
+
+    region_index: int
+    box_raw: tuple[float, ...]  # the four numbers as written
+    box_norm: tuple[float, float, float, float] | None
+    replay_marker: bool
+    label: str | None
+    context: str
+    box_px: tuple[int, int, int, int] | None = None
+    crop: EncodedImage | None = None
+    replay: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One solution step of a process-supervision record, in the union of the three PRM layouts."""
+
+    index: int
+    text: str
+    label: str | None  # "+", "-", or None (VisualProcessBench neutral)
+    correctness: int  # 1 correct, -1 incorrect, 0 neutral
+    mc_score: float | None = None
+    num_mc_correct: int | None = None
+    num_mc_total: int | None = None
+    measured: bool = True  # False for the early-stop tail of the Raw version (0/0: not rolled out)
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An input image: its path as written and as resolved, the original bytes, and its decoded pixels."""
+
+    path: str
+    resolved: str
+    rule: str
+    encoded: EncodedImage
+    format: str  # Pillow format name: JPEG, PNG, ...
+    pixels: Any = field(default=None, repr=False, compare=False)  # PIL.Image in RGB, dropped before writing
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The canonical sample model shared by all four sources."""
+
+    sample_id: str
+    source: str
+    subset: str
+    provenance: Provenance
+    image_paths: tuple[str, ...]
+    question: str
+    answer: str | None
+    reasoning: str | None = None
+    response: str | None = None
+    prompt: str | None = None
+    regions: tuple[Region, ...] = ()
+    steps: tuple[Step, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+    warnings: tuple[str, ...] = ()
+    images: tuple[LoadedImage, ...] = ()
+    record: Any = field(default=None, repr=False, compare=False)  # the original record, for rejections
+
+    def reject(self, *errors: ErrorInfo) -> Rejection:
+        return Rejection(
+            source=self.source,
+            provenance=self.provenance,
+            errors=tuple(errors),
+            record=self.record,
+            sample_id=self.sample_id,
+        )
+
+
+Outcome = Sample | Rejection | Duplicate

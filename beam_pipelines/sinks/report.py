@@ -1,0 +1,101 @@
+"""The run report: counts of every outcome, folded with a combiner (no element is shuffled for it).
+
+Each input record contributes exactly one of accepted / rejected / duplicates, so
+`input_records = accepted + rejected + duplicates` holds by construction; the writers' shard row
+counts are reported beside it so a reader can check the files against the counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import apache_beam as beam
+
+from beam_pipelines.records import Duplicate, Rejection, Sample
+from beam_pipelines.sinks.shards import ShardInfo
+
+
+def outcome_stats(outcome: Sample | Rejection | Duplicate) -> dict[str, int]:
+    """Flat counters for one outcome; keys are `group/name` so they merge by plain addition."""
+    src = outcome.source
+    if isinstance(outcome, Sample):
+        stats = Counter({"accepted": 1, f"source/{src}/accepted": 1, f"subset/{src}:{outcome.subset}/accepted": 1})
+        stats["regions"] += len(outcome.regions)
+        stats[f"source/{src}/regions"] += len(outcome.regions)
+        stats["regions_with_replay_marker"] += sum(r.replay_marker for r in outcome.regions)
+        stats["steps"] += len(outcome.steps)
+        for w in outcome.warnings:
+            stats[f"warning/{w}"] += 1
+        for img in outcome.images:
+            stats[f"image_resolution/{img.rule}"] += 1
+        return dict(stats)
+    if isinstance(outcome, Rejection):
+        stats = Counter({"rejected": 1, f"source/{src}/rejected": 1})
+        first = outcome.errors[0]
+        stats[f"check/{first.check}"] += 1
+        stats[f"stage/{first.stage}"] += 1
+        return dict(stats)
+    return {"duplicates": 1, f"source/{src}/duplicates": 1}
+
+
+class MergeCounts(beam.CombineFn):
+    def create_accumulator(self) -> Counter:
+        return Counter()
+
+    def add_input(self, acc: Counter, value: dict[str, int]) -> Counter:
+        acc.update(value)
+        return acc
+
+    def merge_accumulators(self, accs) -> Counter:
+        out: Counter = Counter()
+        for acc in accs:
+            out.update(acc)
+        return out
+
+    def extract_output(self, acc: Counter) -> dict[str, int]:
+        return dict(acc)
+
+
+def _group(stats: dict[str, int], prefix: str) -> dict[str, int]:
+    return dict(sorted((k[len(prefix) :], v) for k, v in stats.items() if k.startswith(prefix)))
+
+
+def _nested(stats: dict[str, int], prefix: str) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for key, value in sorted(stats.items()):
+        if key.startswith(prefix):
+            name, field = key[len(prefix) :].rsplit("/", 1)
+            out.setdefault(name, {})[field] = value
+    return out
+
+
+def build_report(stats: dict[str, int], shards: list[ShardInfo], config: dict[str, Any]) -> dict[str, Any]:
+    accepted, rejected, duplicates = (stats.get(k, 0) for k in ("accepted", "rejected", "duplicates"))
+    per_source = _nested(stats, "source/")
+    for counts in per_source.values():
+        counts["input_records"] = sum(counts.get(k, 0) for k in ("accepted", "rejected", "duplicates"))
+    files: dict[str, dict[str, int]] = {}
+    for shard in shards:
+        entry = files.setdefault(shard.kind, {"files": 0, "rows": 0, "bytes": 0})
+        entry["files"] += 1
+        entry["rows"] += shard.rows
+        entry["bytes"] += shard.bytes
+    return {
+        "input_records": accepted + rejected + duplicates,
+        "accepted": accepted,
+        "rejected": rejected,
+        "duplicates": duplicates,
+        "rejected_by_check": _group(stats, "check/"),
+        "rejected_by_stage": _group(stats, "stage/"),
+        "regions": stats.get("regions", 0),
+        "regions_with_replay_marker": stats.get("regions_with_replay_marker", 0),
+        "steps": stats.get("steps", 0),
+        "warnings": _group(stats, "warning/"),
+        "image_resolution": _group(stats, "image_resolution/"),
+        "per_source": per_source,
+        "per_subset": _nested(stats, "subset/"),
+        "shards": dict(sorted(files.items())),
+        "shard_files": sorted(s.path for s in shards),
+        "config": config,
+    }

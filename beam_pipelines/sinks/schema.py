@@ -1,0 +1,216 @@
+"""Output schemas and row builders.
+
+The schemas are declared once as Hugging Face `datasets.Features`: the Arrow schema is derived from
+them and carries the `huggingface` metadata, so `datasets.load_dataset("parquet", ...)` decodes image
+columns as `Image` features without a cast. `schemas/*.json` are generated from these (see
+`python -m beam_pipelines.sinks.schema`), and a test keeps them in sync.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow as pa
+
+from beam_pipelines.records import Rejection, Sample
+
+_str = datasets.Value("string")
+_i32 = datasets.Value("int32")
+
+STEP = {
+    "index": _i32,
+    "text": _str,
+    "label": _str,
+    "correctness": datasets.Value("int8"),
+    "mc_score": datasets.Value("float64"),
+    "num_mc_correct": _i32,
+    "num_mc_total": _i32,
+    "measured": datasets.Value("bool"),
+}
+BOX_NORM = datasets.List(datasets.Value("float64"), length=4)
+BOX_PX = datasets.List(_i32, length=4)
+REGION_IN_SAMPLE = {
+    "region_index": _i32,
+    "box_norm": BOX_NORM,
+    "box_px": BOX_PX,
+    "replay_marker": datasets.Value("bool"),
+    "label": _str,
+    "context": _str,
+}
+
+SAMPLE_FEATURES = datasets.Features(
+    {
+        "sample_id": _str,
+        "source": _str,
+        "subset": _str,
+        "image_path": _str,
+        "image_paths": datasets.List(_str),
+        "image": datasets.Image(),
+        "additional_images": datasets.List(datasets.Image()),
+        "width": _i32,
+        "height": _i32,
+        "question": _str,
+        "answer": _str,
+        "reasoning": _str,
+        "response": _str,
+        "prompt": _str,
+        "num_regions": _i32,
+        "regions": datasets.List(REGION_IN_SAMPLE),
+        "num_steps": _i32,
+        "steps": datasets.List(STEP),
+        "warnings": datasets.List(_str),
+        "metadata": _str,
+        "image_resolution": datasets.List(_str),
+        "input_file": _str,
+        "input_member": _str,
+        "input_row": datasets.Value("int64"),
+    }
+)
+
+REGION_FEATURES = datasets.Features(
+    {
+        "sample_id": _str,
+        "region_index": _i32,
+        "source": _str,
+        "subset": _str,
+        "image_path": _str,
+        "box_norm": BOX_NORM,
+        "box_px": BOX_PX,
+        "crop": datasets.Image(),
+        "crop_width": _i32,
+        "crop_height": _i32,
+        "replay_marker": datasets.Value("bool"),
+        "label": _str,
+        "context": _str,
+    }
+)
+
+SAMPLE_SCHEMA: pa.Schema = SAMPLE_FEATURES.arrow_schema
+REGION_SCHEMA: pa.Schema = REGION_FEATURES.arrow_schema
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default, allow_nan=False)
+
+
+def crop_name(sample_id: str, region_index: int, ext: str) -> str:
+    return f"{sample_id}.r{region_index:03d}.{ext}"
+
+
+def _region_fields(sample: Sample) -> list[dict[str, Any]]:
+    return [
+        {
+            "region_index": r.region_index,
+            "box_norm": list(r.box_norm) if r.box_norm else None,
+            "box_px": list(r.box_px) if r.box_px else None,
+            "replay_marker": r.replay_marker,
+            "label": r.label,
+            "context": r.context,
+        }
+        for r in sample.regions
+    ]
+
+
+def _step_fields(sample: Sample) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": s.index,
+            "text": s.text,
+            "label": s.label,
+            "correctness": s.correctness,
+            "mc_score": s.mc_score,
+            "num_mc_correct": s.num_mc_correct,
+            "num_mc_total": s.num_mc_total,
+            "measured": s.measured,
+        }
+        for s in sample.steps
+    ]
+
+
+def record_fields(sample: Sample) -> dict[str, Any]:
+    """Everything about a sample except image bytes: the Parquet row's text columns and the WebDataset json."""
+    first = sample.images[0].encoded
+    return {
+        "sample_id": sample.sample_id,
+        "source": sample.source,
+        "subset": sample.subset,
+        "image_path": sample.image_paths[0],
+        "image_paths": list(sample.image_paths),
+        "width": first.width,
+        "height": first.height,
+        "question": sample.question,
+        "answer": sample.answer,
+        "reasoning": sample.reasoning,
+        "response": sample.response,
+        "prompt": sample.prompt,
+        "num_regions": len(sample.regions),
+        "regions": _region_fields(sample),
+        "num_steps": len(sample.steps),
+        "steps": _step_fields(sample),
+        "warnings": list(sample.warnings),
+        "metadata": to_json(sample.metadata),
+        "image_resolution": [img.rule for img in sample.images],
+        "input_file": sample.provenance.input_file,
+        "input_member": sample.provenance.member,
+        "input_row": sample.provenance.row,
+    }
+
+
+def sample_row(sample: Sample) -> dict[str, Any]:
+    row = record_fields(sample)
+    images = [{"bytes": img.encoded.data, "path": img.path} for img in sample.images]
+    row["image"] = images[0]
+    row["additional_images"] = images[1:]
+    return row
+
+
+def region_rows(sample: Sample) -> list[dict[str, Any]]:
+    rows = []
+    for region, fields in zip(sample.regions, _region_fields(sample), strict=True):
+        crop = region.crop
+        assert crop is not None
+        rows.append(
+            {
+                "sample_id": sample.sample_id,
+                "source": sample.source,
+                "subset": sample.subset,
+                "image_path": sample.image_paths[0],
+                **fields,
+                "crop": {"bytes": crop.data, "path": crop_name(sample.sample_id, region.region_index, crop.ext)},
+                "crop_width": crop.width,
+                "crop_height": crop.height,
+            }
+        )
+    return rows
+
+
+def rejection_line(rejection: Rejection) -> str:
+    return to_json(rejection.to_json())
+
+
+def write_schema_files(directory: Path) -> None:
+    """schemas/*.json: the HF features and Arrow types of every table, for users and other tools."""
+    tables = {"samples": SAMPLE_FEATURES, "regions": REGION_FEATURES}
+    for name, features in tables.items():
+        doc = {
+            "table": name,
+            "huggingface_features": features.to_dict(),
+            "arrow": {f.name: str(f.type) for f in features.arrow_schema},
+        }
+        (directory / f"{name}.schema.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    write_schema_files(Path(sys.argv[1] if len(sys.argv) > 1 else "schemas"))

@@ -1,0 +1,50 @@
+"""Sources: reading input files into raw records and parsing each upstream layout into a `Sample`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from beam_pipelines.records import Provenance, RawRecord, Rejection, RejectedError, Sample
+from beam_pipelines.sources import visualprm, visualprocessbench, vgr
+
+Parser = Callable[[dict[str, Any], Provenance], Sample]
+
+PARSERS: dict[str, Parser] = {
+    "vgr": vgr.parse,
+    "visualprm": visualprm.parse_conversation,
+    "visualprm_raw": visualprm.parse_raw,
+    "visualprocessbench": visualprocessbench.parse,
+}
+
+
+def decode_raw(raw: RawRecord) -> dict[str, Any]:
+    """The record as a mapping: JSONL lines are decoded here so bad bytes become a rejection reason."""
+    if raw.record is not None:
+        return raw.record
+    assert raw.line is not None
+    try:
+        text = raw.line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RejectedError("read", "non_utf8", f"line is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        raise RejectedError("read", "malformed_json", f"line is not valid JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise RejectedError("read", "not_an_object", f"line is a JSON {type(record).__name__}, not an object")
+    return record
+
+
+def parse_raw(raw: RawRecord) -> Sample:
+    """RawRecord → Sample, raising `RejectedError` with the reason when it cannot be parsed."""
+    return PARSERS[raw.source](decode_raw(raw), raw.provenance)
+
+
+def raw_rejection(raw: RawRecord, error: RejectedError) -> Rejection:
+    """A rejection that keeps the original record, or the raw line when it never parsed."""
+    if raw.record is not None:
+        return Rejection(raw.source, raw.provenance, (error.info,), record=raw.record)
+    line = raw.line.decode("utf-8", errors="backslashreplace") if raw.line is not None else None
+    return Rejection(raw.source, raw.provenance, (error.info,), raw_line=line)

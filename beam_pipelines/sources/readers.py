@@ -1,0 +1,247 @@
+"""Input files → chunks → raw records.
+
+A *chunk* is a run of consecutive input rows of one file (or zip member). It is the unit of
+parallelism and of output: every shard the pipeline writes holds the accepted records of exactly one
+chunk, in input order, so no element-level shuffle is needed (as img2dataset, seqio and datatrove do)
+and reruns give the same files. Planning reads only what it must to find row boundaries: Parquet
+metadata, or one sequential pass over JSONL text to record line offsets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from beam_pipelines.records import Provenance, RawRecord
+
+FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".zip": "zip"}
+_SAFE = re.compile(r"[^A-Za-z0-9_]+")
+
+
+@dataclass(frozen=True)
+class InputUnit:
+    """One readable stream: a file, or a JSONL member of a zip archive."""
+
+    source: str
+    path: str
+    kind: str  # parquet | jsonl | json
+    member: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """File-name-safe, collision-free prefix for the chunk ids of this unit."""
+        name = (self.member or self.path).rsplit("/", 1)[-1].split(".", 1)[0]
+        digest = hashlib.sha1(f"{self.path}!{self.member or ''}".encode()).hexdigest()[:8]
+        return f"{_SAFE.sub('_', name)[:60]}-{digest}"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Rows [first_row, first_row + num_rows) of a unit; `offset` is a byte offset (JSONL) or a skip (Parquet)."""
+
+    unit: InputUnit
+    index: int
+    first_row: int
+    num_rows: int
+    offset: int = 0
+    row_groups: tuple[int, ...] = ()
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.unit.tag}-{self.index:05d}"
+
+
+def file_kind(path: str) -> str:
+    lower = path.lower()
+    for ext, kind in FORMATS.items():
+        if lower.endswith(ext):
+            return kind
+    raise ValueError(f"--input {path}: unsupported file type (expected .parquet, .jsonl, .json or .zip)")
+
+
+def expand_pattern(pattern: str) -> list[str]:
+    """Files matched by a local path, glob, directory or gs:// pattern, sorted; an empty match is an error."""
+    if "://" not in pattern and os.path.isdir(pattern):
+        pattern = os.path.join(pattern, "*")
+    result = FileSystems.match([pattern])[0]
+    paths = sorted(m.path for m in result.metadata_list if any(m.path.lower().endswith(e) for e in FORMATS))
+    if not paths:
+        raise ValueError(f"--input {pattern!r} matched no .parquet, .jsonl, .json or .zip files")
+    return paths
+
+
+def _open(path: str):
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _zip_members(source: str, names: list[str]) -> list[str]:
+    """The annotation members of an upstream `annotations.zip` for this source."""
+    jsonl = sorted(
+        n for n in names if n.endswith(".jsonl") and "__MACOSX" not in n and not n.rsplit("/", 1)[-1].startswith(".")
+    )
+    prm = [n for n in jsonl if n.endswith("_prm.jsonl")]
+    if source == "visualprm" and prm:
+        return prm
+    if source == "visualprm_raw":
+        return [n for n in jsonl if not n.endswith(("_prm.jsonl", "_orm.jsonl"))]
+    return jsonl
+
+
+def list_units(source: str, path: str) -> list[InputUnit]:
+    kind = file_kind(path)
+    if kind != "zip":
+        return [InputUnit(source, path, kind)]
+    with _open(path) as f, zipfile.ZipFile(f) as zf:
+        members = _zip_members(source, zf.namelist())
+    if not members:
+        raise ValueError(f"--input {path}: the archive holds no .jsonl annotation members for source {source}")
+    return [InputUnit(source, path, "jsonl", m) for m in members]
+
+
+class _UnitStream:
+    """A binary stream over a unit: the file itself, or its zip member (seekable either way)."""
+
+    def __init__(self, unit: InputUnit):
+        self._file = _open(unit.path)
+        self._zip = zipfile.ZipFile(self._file) if unit.member else None
+        self.stream = self._zip.open(unit.member) if self._zip else self._file
+
+    def __enter__(self):
+        return self.stream
+
+    def __exit__(self, *exc):
+        if self._zip:
+            self.stream.close()
+            self._zip.close()
+        self._file.close()
+
+
+def plan_chunks(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
+    if unit.kind == "parquet":
+        return _plan_parquet(unit, rows_per_chunk)
+    if unit.kind == "json":
+        with _UnitStream(unit) as s:
+            data = s.read()
+        if _looks_like_array(data):
+            n = len(_load_json_array(data, unit))
+            return [
+                Chunk(unit, i, start, min(rows_per_chunk, n - start))
+                for i, start in enumerate(range(0, n, rows_per_chunk))
+            ]
+        unit = InputUnit(unit.source, unit.path, "jsonl", unit.member)
+    return _plan_jsonl(unit, rows_per_chunk)
+
+
+def _looks_like_array(data: bytes) -> bool:
+    return data.lstrip()[:1] == b"["
+
+
+def _load_json_array(data: bytes, unit: InputUnit) -> list:
+    try:
+        rows = json.loads(data)
+    except ValueError as exc:
+        raise ValueError(f"--input {unit.path}: not a valid JSON array ({exc})") from exc
+    if not isinstance(rows, list):
+        raise ValueError(f"--input {unit.path}: expected a JSON array of records")
+    return rows
+
+
+def _plan_jsonl(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
+    """One pass over the lines: a chunk starts every `rows_per_chunk` non-blank lines."""
+    chunks: list[Chunk] = []
+    offset = 0
+    start_line = start_offset = None
+    count = 0
+    with _UnitStream(unit) as s:
+        for line_no, line in enumerate(s):
+            if line.strip():
+                if count == 0:
+                    start_line, start_offset = line_no, offset
+                count += 1
+                if count == rows_per_chunk:
+                    chunks.append(Chunk(unit, len(chunks), start_line, count, start_offset))
+                    count = 0
+            offset += len(line)
+    if count:
+        chunks.append(Chunk(unit, len(chunks), start_line, count, start_offset))
+    return chunks
+
+
+def _plan_parquet(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
+    """Chunks of whole row groups where they are small, sub-ranges of one row group where it is large."""
+    with _open(unit.path) as f:
+        meta = pq.ParquetFile(f).metadata
+    chunks: list[Chunk] = []
+    groups: list[int] = []
+    first = rows = row = 0
+    for g in range(meta.num_row_groups):
+        n = meta.row_group(g).num_rows
+        if groups and rows + n > rows_per_chunk:
+            chunks.append(Chunk(unit, len(chunks), first, rows, 0, tuple(groups)))
+            groups, rows = [], 0
+        if not groups:
+            first = row
+        if n > rows_per_chunk:
+            for skip in range(0, n, rows_per_chunk):
+                take = min(rows_per_chunk, n - skip)
+                chunks.append(Chunk(unit, len(chunks), row + skip, take, skip, (g,)))
+        elif n:
+            groups.append(g)
+            rows += n
+        row += n
+    if groups:
+        chunks.append(Chunk(unit, len(chunks), first, rows, 0, tuple(groups)))
+    return chunks
+
+
+def read_chunk(chunk: Chunk) -> Iterator[RawRecord]:
+    unit = chunk.unit
+
+    def provenance(row: int) -> Provenance:
+        return Provenance(unit.path, row, chunk.chunk_id, unit.member)
+
+    if unit.kind == "parquet":
+        with _open(unit.path) as f:
+            pf = pq.ParquetFile(f)
+            row, skip, left = chunk.first_row, chunk.offset, chunk.num_rows
+            for batch in pf.iter_batches(batch_size=256, row_groups=list(chunk.row_groups)):
+                if skip >= batch.num_rows:
+                    skip -= batch.num_rows
+                    continue
+                batch = batch.slice(skip, left)
+                skip = 0
+                for rec in batch.to_pylist():
+                    yield RawRecord(unit.source, provenance(row), record=rec)
+                    row += 1
+                left -= batch.num_rows
+                if left <= 0:
+                    return
+    elif unit.kind == "json":
+        with _UnitStream(unit) as s:
+            rows = _load_json_array(s.read(), unit)
+        for i in range(chunk.first_row, chunk.first_row + chunk.num_rows):
+            rec = rows[i]
+            if isinstance(rec, dict):
+                yield RawRecord(unit.source, provenance(i), record=rec)
+            else:
+                yield RawRecord(unit.source, provenance(i), line=json.dumps(rec).encode())
+    else:
+        with _UnitStream(unit) as s:
+            s.seek(chunk.offset)
+            left = chunk.num_rows
+            for line_no, line in enumerate(s, start=chunk.first_row):
+                if not line.strip():
+                    continue
+                yield RawRecord(unit.source, provenance(line_no), line=line.rstrip(b"\r\n"))
+                left -= 1
+                if left == 0:
+                    return

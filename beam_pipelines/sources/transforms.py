@@ -1,0 +1,124 @@
+"""Source stages: plan chunks from input patterns, read raw records, find duplicates, parse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.transforms.error_handling import ErrorHandler
+
+from beam_pipelines.records import Duplicate, Provenance, RawRecord, RejectedError
+from beam_pipelines.sources import parse_raw, raw_rejection
+from beam_pipelines.sources.readers import expand_pattern, list_units, plan_chunks, read_chunk
+from beam_pipelines.stages import apply_stage
+
+
+class PlanChunks(beam.PTransform):
+    """Input patterns → files → units (files or zip members) → chunks, each step spread over workers."""
+
+    def __init__(self, source: str, patterns: list[str], rows_per_chunk: int):
+        super().__init__()
+        self.source = source
+        self.patterns = list(patterns)
+        self.rows_per_chunk = rows_per_chunk
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Patterns" >> beam.Create(self.patterns)
+            | "MatchFiles" >> beam.FlatMap(expand_pattern)
+            | "DistinctFiles" >> beam.Distinct()
+            | "ListUnits" >> beam.FlatMap(lambda path, source: list_units(source, path), self.source)
+            | "SpreadUnits" >> beam.Reshuffle()
+            | "PlanChunks" >> beam.FlatMap(plan_chunks, self.rows_per_chunk)
+            | "SpreadChunks" >> beam.Reshuffle()
+        )
+
+
+class ReadSamples(beam.PTransform):
+    """Chunks → raw records in input order (a chunk is read by one worker, sequentially)."""
+
+    def expand(self, chunks):
+        return chunks | "ReadChunk" >> beam.FlatMap(read_chunk)
+
+
+class _KeyFn(beam.DoFn):
+    def process(self, raw: RawRecord):
+        try:
+            sample = parse_raw(raw)
+        except RejectedError:
+            return
+        yield sample.sample_id, (1, raw.provenance.sort_key())
+
+
+class _FirstAndCount(beam.CombineFn):
+    """(count, smallest provenance) per sample_id: the smallest (file, member, row) is the one kept."""
+
+    def create_accumulator(self):
+        return 0, None
+
+    def add_input(self, acc, value):
+        return self.merge_accumulators([acc, value])
+
+    def merge_accumulators(self, accs):
+        count, first = 0, None
+        for n, prov in accs:
+            count += n
+            if prov is not None and (first is None or prov < first):
+                first = prov
+        return count, first
+
+    def extract_output(self, acc):
+        return acc
+
+
+class FindDuplicates(beam.PTransform):
+    """sample_id → provenance of the copy to keep, for ids seen more than once.
+
+    Only ids and provenances are shuffled (tens of bytes per record), never record text or images;
+    records that fail to parse are ignored here and rejected by the main pass.
+    """
+
+    def expand(self, chunks):
+        keys = (
+            chunks
+            | "ReadForKeys" >> ReadSamples()
+            | "SampleKeys" >> beam.ParDo(_KeyFn()).with_exception_handling()
+        )
+        return (
+            keys["good"]
+            | "CountPerId" >> beam.CombinePerKey(_FirstAndCount())
+            | "Repeated" >> beam.Filter(lambda kv: kv[1][0] > 1)
+            | "KeptCopy" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
+        )
+
+
+class _ParseFn(beam.DoFn):
+    stage = "parse"
+
+    def process(self, raw: RawRecord, duplicates: dict[str, Any]):
+        try:
+            sample = parse_raw(raw)
+        except RejectedError as exc:
+            yield raw_rejection(raw, exc)
+            return
+        kept = duplicates.get(sample.sample_id)
+        if kept is not None and tuple(kept) != raw.provenance.sort_key():
+            file, member, row = kept
+            yield Duplicate(
+                sample.source, raw.provenance, sample.sample_id, Provenance(file, row, "", member or None)
+            )
+            return
+        yield sample
+
+
+class ParseSamples(beam.PTransform):
+    """Raw records → Sample | Rejection | Duplicate."""
+
+    def __init__(self, duplicates, errors: ErrorHandler):
+        super().__init__()
+        self.duplicates = duplicates
+        self.errors = errors
+
+    def expand(self, raws):
+        return apply_stage(raws, "Parse", _ParseFn(), self.errors, beam.pvalue.AsDict(self.duplicates))

@@ -1,0 +1,62 @@
+"""The stage contract shared by every per-record transform.
+
+A stage maps an outcome to an outcome: `Sample`s are transformed, `Rejection`s and `Duplicate`s pass
+through untouched, so one ordered stream carries every input record to the writers. Expected
+failures are `RejectedError`s raised by the pure per-record functions and become `Rejection` values
+with the stage, check and message. Anything else is a bug or an environment fault: Beam's exception
+handling routes that element to the error handler (the dead-letter output) with its traceback
+instead of failing the job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.transforms.error_handling import ErrorHandler
+
+from beam_pipelines.records import ErrorInfo, Provenance, RawRecord, Rejection, RejectedError, Sample
+
+
+class SampleStageFn(beam.DoFn):
+    """Applies `apply(sample)` to samples, passes other outcomes through, turns RejectedError into values."""
+
+    stage = ""
+
+    def apply(self, sample: Sample) -> Sample:
+        raise NotImplementedError
+
+    def process(self, element: Any):
+        if not isinstance(element, Sample):
+            yield element
+            return
+        try:
+            yield self.apply(element)
+        except RejectedError as exc:
+            yield element.reject(exc.info)
+
+
+def unexpected_error(stage: str, bad: tuple[Any, tuple[Any, str, list[str]]]) -> Rejection:
+    """A dead-lettered element (element, (type, repr, traceback)) as a rejection with the stage that failed."""
+    element, (exc_type, exc_repr, trace) = bad
+    name = getattr(exc_type, "__name__", str(exc_type))
+    message = f"{name} in stage {stage}: {exc_repr}; at {trace[-2].strip() if len(trace) > 1 else ''}"
+    info = ErrorInfo(stage, "unexpected_error", message)
+    if isinstance(element, Sample):
+        return element.reject(info)
+    if isinstance(element, RawRecord):
+        line = element.line.decode("utf-8", "backslashreplace") if element.line is not None else None
+        return Rejection(element.source, element.provenance, (info,), record=element.record, raw_line=line)
+    if isinstance(element, Rejection):
+        return element
+    provenance = getattr(element, "provenance", Provenance("", -1, "unknown"))
+    return Rejection(getattr(element, "source", ""), provenance, (info,), record=None)
+
+
+def apply_stage(pcoll, label: str, fn: beam.DoFn, errors: ErrorHandler, *side_inputs: Any):
+    """`pcoll | ParDo(fn)` with Beam's dead-letter handling, errors labelled and sent to `errors`."""
+    result = pcoll | label >> beam.ParDo(fn, *side_inputs).with_exception_handling()
+    errors.add_error_pcollection(
+        result["bad"] | f"{label}Errors" >> beam.Map(unexpected_error, fn.stage or label)
+    )
+    return result["good"]

@@ -1,0 +1,1 @@
+"""Validation: checks that decide whether a parsed record can be materialised."""
