@@ -1,0 +1,64 @@
+"""Pixel-box arithmetic and crops: floor/ceil in Python floats, clamping, lossless PNG crops."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from beam_pipelines.materialisation.crops import CropSettings, crop_regions, pixel_box
+from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Region, RejectedError, Sample
+
+
+def test_pixel_box_floor_ceil_and_clamp():
+    assert pixel_box((0.1, 0.2, 0.5, 0.75), 100, 40) == (10, 8, 50, 30)
+    assert pixel_box((0.0, 0.0, 1.0, 1.0), 640, 480) == (0, 0, 640, 480)
+    assert pixel_box((0.101, 0.0, 0.109, 0.5), 100, 10) == (10, 0, 11, 5)
+
+
+def test_pixel_box_follows_python_float_rounding():
+    # 0.07 * 100 == 7.000000000000001 in binary floating point: ceil gives 8, exactly as the contract states.
+    assert pixel_box((0.03, 0.03, 0.07, 0.07), 100, 100)[2] == 8
+
+
+def sample_with(image: Image.Image, fmt: str, boxes, units="normalized"):
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    loaded = LoadedImage("a.png", "/r/a.png", "as_written", EncodedImage(buf.getvalue(), fmt.lower(), *image.size), fmt, image)
+    regions = tuple(
+        Region(i, tuple(b), tuple(b) if units == "normalized" else None, False, None, "") for i, b in enumerate(boxes)
+    )
+    return Sample("vgr-x", "vgr", "", Provenance("f", 0, "c"), ("a.png",), "q", "a", regions=regions, images=(loaded,))
+
+
+def test_png_crops_are_lossless_and_equal_the_source_region():
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (50, 80, 3), dtype=np.uint8))
+    out = crop_regions(sample_with(image, "PNG", [(0.1, 0.2, 0.6, 0.9)]), CropSettings())
+    region = out.regions[0]
+    assert region.box_px == (8, 10, 48, 45) and region.crop.ext == "png"
+    decoded = np.asarray(Image.open(io.BytesIO(region.crop.data)))
+    assert np.array_equal(decoded, np.asarray(image)[10:45, 8:48])
+
+
+def test_jpeg_sources_give_jpeg_crops():
+    image = Image.new("RGB", (64, 64), (10, 200, 30))
+    out = crop_regions(sample_with(image, "JPEG", [(0.0, 0.0, 0.5, 0.5)]), CropSettings(jpeg_quality=95))
+    assert out.regions[0].crop.ext == "jpg" and out.regions[0].crop.width == 32
+
+
+def test_zero_area_after_rounding_is_rejected():
+    image = Image.new("RGB", (10, 10))
+    with pytest.raises(RejectedError) as err:
+        crop_regions(sample_with(image, "PNG", [(1.0, 0.0, 1.0, 0.5)]), CropSettings())
+    assert err.value.info.check == "empty_region"
+
+
+def test_pixel_units_are_converted_against_the_image():
+    image = Image.new("RGB", (200, 100))
+    out = crop_regions(sample_with(image, "PNG", [(20, 10, 120, 60)], units="pixels"), CropSettings(box_units="pixels"))
+    assert out.regions[0].box_px == (20, 10, 120, 60)
+    assert out.regions[0].box_norm == (0.1, 0.1, 0.6, 0.6)
+    with pytest.raises(RejectedError) as err:
+        crop_regions(sample_with(image, "PNG", [(20, 10, 220, 60)], units="pixels"), CropSettings(box_units="pixels"))
+    assert err.value.info.check == "box_out_of_range"

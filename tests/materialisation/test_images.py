@@ -1,0 +1,81 @@
+"""Image roots (directory, zip), path resolution rules, escapes, and header-first decoding."""
+
+import io
+import os
+import zipfile
+
+import pytest
+from PIL import Image
+
+from beam_pipelines.materialisation.images import ImageRoot, candidates, check_relative, decode, load_image
+from beam_pipelines.records import RejectedError
+
+
+def png_bytes(size=(20, 10)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (1, 2, 3)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../x.png", "a/../../x.png", "C:\\x.png", "gs://b/x.png"])
+def test_escaping_paths_are_rejected(path):
+    with pytest.raises(RejectedError) as err:
+        check_relative(path)
+    assert err.value.info.check == "path_escapes_root"
+
+
+def test_candidate_rules_for_visualprm():
+    got = candidates("VisualPRM400K-v1.1-Raw/Geometry3K/a.png", "visualprm_raw")
+    assert got == [
+        ("as_written", "VisualPRM400K-v1.1-Raw/Geometry3K/a.png"),
+        ("strip_dataset_folder", "Geometry3K/a.png"),
+        ("add_images_prefix", "images/Geometry3K/a.png"),
+    ]
+    assert candidates("coco/x.jpg", "vgr") == [("as_written", "coco/x.jpg")]
+
+
+def test_directory_root_resolution_and_symlink_escape(tmp_path):
+    root = tmp_path / "root"
+    (root / "images" / "Geo").mkdir(parents=True)
+    (root / "images" / "Geo" / "a.png").write_bytes(png_bytes())
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(png_bytes())
+    os.symlink(outside, root / "link.png")
+    r = ImageRoot(str(root))
+    assert r.resolve("VisualPRM400K/Geo/a.png", "visualprm") == ("add_images_prefix", "images/Geo/a.png")
+    with pytest.raises(RejectedError) as err:
+        r.resolve("link.png", "vgr")
+    assert err.value.info.check == "path_escapes_root"
+    with pytest.raises(RejectedError) as err:
+        r.resolve("nope.png", "vgr")
+    assert err.value.info.check == "image_missing" and "nope.png" in err.value.info.message
+
+
+def test_zip_root_is_read_in_place(tmp_path):
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("images/Geo/a.png", png_bytes((30, 40)))
+    root = ImageRoot(str(archive))
+    img = load_image(root, "VisualPRM400K-v1.1-Raw/Geo/a.png", "visualprm_raw", 10**6, rgb=False)
+    assert (img.rule, img.encoded.width, img.encoded.height, img.encoded.ext) == ("add_images_prefix", 30, 40, "png")
+    root.close()
+
+
+def test_decode_rejections():
+    data = png_bytes((100, 100))
+    with pytest.raises(RejectedError) as err:
+        decode(data, "a.png", max_pixels=5000, rgb=True)
+    assert err.value.info.check == "image_too_large"
+    with pytest.raises(RejectedError) as err:
+        decode(b"not an image", "a.png", 10**6, True)
+    assert err.value.info.check == "not_an_image"
+    with pytest.raises(RejectedError) as err:
+        decode(data[: len(data) // 2], "a.png", 10**6, True)
+    assert err.value.info.check in ("image_unreadable", "not_an_image")
+
+
+def test_decode_converts_to_rgb_without_exif_transpose():
+    buf = io.BytesIO()
+    Image.new("L", (7, 3), 128).save(buf, format="PNG")
+    pixels, fmt, w, h = decode(buf.getvalue(), "g.png", 10**6, rgb=True)
+    assert (pixels.mode, fmt, w, h) == ("RGB", "PNG", 7, 3)

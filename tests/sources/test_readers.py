@@ -1,0 +1,66 @@
+"""Chunk planning and reading: every row exactly once, in order, with its provenance."""
+
+import json
+import zipfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from beam_pipelines.sources.readers import InputUnit, expand_pattern, list_units, plan_chunks, read_chunk
+
+
+def read_all(unit, rows_per_chunk):
+    chunks = plan_chunks(unit, rows_per_chunk)
+    return chunks, [r for c in chunks for r in read_chunk(c)]
+
+
+def test_jsonl_chunks_skip_blank_lines_and_keep_line_numbers(tmp_path):
+    path = tmp_path / "a.jsonl"
+    lines = [json.dumps({"i": i}) for i in range(7)]
+    path.write_text("\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:]) + "\n")
+    chunks, records = read_all(InputUnit("vgr", str(path), "jsonl"), 3)
+    assert [c.num_rows for c in chunks] == [3, 3, 1]
+    assert [json.loads(r.line)["i"] for r in records] == list(range(7))
+    assert [r.provenance.row for r in records] == [0, 1, 2, 4, 5, 6, 7]
+    assert len({c.chunk_id for c in chunks}) == 3
+
+
+@pytest.mark.parametrize("row_group_size", [2, 5, 100])
+def test_parquet_chunks_over_small_and_large_row_groups(tmp_path, row_group_size):
+    path = tmp_path / "v.parquet"
+    pq.write_table(pa.Table.from_pylist([{"i": i} for i in range(23)]), path, row_group_size=row_group_size)
+    chunks, records = read_all(InputUnit("vgr", str(path), "parquet"), 4)
+    assert [r.record["i"] for r in records] == list(range(23))
+    assert [r.provenance.row for r in records] == list(range(23))
+    assert all(c.num_rows <= 4 for c in chunks)
+
+
+def test_json_array(tmp_path):
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps([{"i": i} for i in range(5)]))
+    _, records = read_all(InputUnit("vgr", str(path), "json"), 2)
+    assert [r.record["i"] for r in records] == list(range(5))
+
+
+def test_zip_members_by_source(tmp_path):
+    path = tmp_path / "annotations.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a_prm.jsonl", "\n".join(json.dumps({"i": i}) for i in range(5)))
+        zf.writestr("a_orm.jsonl", "{}")
+        zf.writestr("b.jsonl", "{}")
+    assert [u.member for u in list_units("visualprm", str(path))] == ["a_prm.jsonl"]
+    assert [u.member for u in list_units("visualprm_raw", str(path))] == ["b.jsonl"]
+    unit = list_units("visualprm", str(path))[0]
+    _, records = read_all(unit, 2)
+    assert [json.loads(r.line)["i"] for r in records] == list(range(5))
+    assert records[0].provenance.member == "a_prm.jsonl"
+
+
+def test_expand_pattern(tmp_path):
+    (tmp_path / "b.jsonl").write_text("{}")
+    (tmp_path / "a.parquet").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    assert [p.rsplit("/", 1)[1] for p in expand_pattern(str(tmp_path))] == ["a.parquet", "b.jsonl"]
+    with pytest.raises(ValueError, match="matched no"):
+        expand_pattern(str(tmp_path / "*.zip"))
