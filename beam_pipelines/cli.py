@@ -88,7 +88,9 @@ def run_pipeline(argv: list[str]) -> dict[str, Any] | None:
     report["wall_time_s"] = round(time.time() - started, 3)
     report["started_at"] = datetime.fromtimestamp(started, UTC).isoformat()
     report["finished_at"] = datetime.now(UTC).isoformat()
-    report["invariant_holds"] = report["input_records"] == report["accepted"] + report["rejected"] + report["duplicates"]
+    report["invariant_holds"] = (
+        report["input_records"] == report["accepted"] + report["rejected"] + report["duplicates"]
+    )
     f = AtomicFile(o.output, join(o.output, REPORT))
     f.write(json.dumps(report, indent=2).encode("utf-8") + b"\n")
     f.commit()
@@ -132,7 +134,10 @@ def _run_command(argv: list[str]) -> int:
         return 1
     except Exception as exc:  # one line for the user; the traceback is in the log at debug level
         logging.getLogger(__name__).debug("run failed", exc_info=True)
-        print(f"vgr-etl: run failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        print(
+            f"vgr-etl: run failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            file=sys.stderr,
+        )
         return 2
     if report is None:
         print("vgr-etl: template launched; not waiting for the job")

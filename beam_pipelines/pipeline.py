@@ -40,7 +40,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
     crop_settings = CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)
 
     chunks = p | "PlanChunks" >> PlanChunks(o.source, o.input, o.shard_max_samples)
-    duplicates = chunks | "FindDuplicates" >> FindDuplicates()
+    duplicates = chunks | "ReadForIds" >> ReadSamples() | "FindDuplicates" >> FindDuplicates()
     with ErrorHandler(WriteErrorRecords(o.output)) as errors:
         outcomes = (
             chunks

@@ -15,7 +15,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 
-from beam_pipelines.records import ErrorInfo, Provenance, RawRecord, Rejection, RejectedError, Sample
+from beam_pipelines.records import ErrorInfo, Provenance, RawRecord, RejectedError, Rejection, Sample
 
 
 class SampleStageFn(beam.DoFn):
@@ -36,7 +36,7 @@ class SampleStageFn(beam.DoFn):
             yield element.reject(exc.info)
 
 
-def unexpected_error(stage: str, bad: tuple[Any, tuple[Any, str, list[str]]]) -> Rejection:
+def unexpected_error(bad: tuple[Any, tuple[Any, str, list[str]]], stage: str) -> Rejection:
     """A dead-lettered element (element, (type, repr, traceback)) as a rejection with the stage that failed."""
     element, (exc_type, exc_repr, trace) = bad
     name = getattr(exc_type, "__name__", str(exc_type))
@@ -56,7 +56,5 @@ def unexpected_error(stage: str, bad: tuple[Any, tuple[Any, str, list[str]]]) ->
 def apply_stage(pcoll, label: str, fn: beam.DoFn, errors: ErrorHandler, *side_inputs: Any):
     """`pcoll | ParDo(fn)` with Beam's dead-letter handling, errors labelled and sent to `errors`."""
     result = pcoll | label >> beam.ParDo(fn, *side_inputs).with_exception_handling()
-    errors.add_error_pcollection(
-        result["bad"] | f"{label}Errors" >> beam.Map(unexpected_error, fn.stage or label)
-    )
+    errors.add_error_pcollection(result["bad"] | f"{label}Errors" >> beam.Map(unexpected_error, fn.stage or label))
     return result["good"]

@@ -81,7 +81,14 @@ def test_dirt_is_kept_with_warnings_and_bad_records_have_reasons(outputs):
     assert report["duplicates"] == 1
     assert report["warnings"]["orphan_sot"] >= 1 and report["warnings"]["stray_image_marker"] >= 1
     checks = {e["check"] for line in rejected_lines(outputs / "vgr") for e in line["errors"]}
-    assert {"malformed_json", "non_utf8", "box_pixel_like", "image_missing", "box_inverted", "path_escapes_root"} <= checks
+    assert {
+        "malformed_json",
+        "non_utf8",
+        "box_pixel_like",
+        "image_missing",
+        "box_inverted",
+        "path_escapes_root",
+    } <= checks
     assert all(line["provenance"]["input_file"].endswith("vgr_extra.jsonl") for line in rejected_lines(outputs / "vgr"))
 
 
@@ -103,13 +110,32 @@ def test_rerun_with_inputs_reordered_and_two_workers_gives_identical_files(demo,
     run = demo["vgr"]
     args = ["--source", "vgr", "--input", run.inputs[1], "--input", run.inputs[0], "--image_root", run.image_root]
     out = tmp_path / "again"
-    assert run_cli(*args, "--output", str(out), "--max_reject_fraction=0.5", "--direct_num_workers=2", "--direct_running_mode=multi_processing") == 0
+    assert (
+        run_cli(
+            *args,
+            "--output",
+            str(out),
+            "--max_reject_fraction=0.5",
+            "--direct_num_workers=2",
+            "--direct_running_mode=multi_processing",
+        )
+        == 0
+    )
     assert digest_tree(out) == digest_tree(outputs / "vgr")
 
 
 def test_shard_targets_split_outputs(demo, tmp_path):
     out = tmp_path / "small"
-    assert run_cli(*demo["vgr"].argv(str(out)), "--max_reject_fraction=0.5", "--shard_max_samples=5", "--shard_max_bytes=150000", "--formats=parquet") == 0
+    assert (
+        run_cli(
+            *demo["vgr"].argv(str(out)),
+            "--max_reject_fraction=0.5",
+            "--shard_max_samples=5",
+            "--shard_max_bytes=150000",
+            "--formats=parquet",
+        )
+        == 0
+    )
     report = assert_invariant(out)
     assert not (out / "webdataset").exists()
     sample_files = list((out / "parquet" / "samples").glob("*.parquet"))

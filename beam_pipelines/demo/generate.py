@@ -95,9 +95,15 @@ def _vgr_row(rng: random.Random, i: int, root: Path) -> dict:
         w, h = img.size
         shape, colour, box = rng.choice(objs)
         q = f"What color is the {shape}?"
-        text = f"<think> The {shape} <SOT>{_norm(box, w, h)}<EOT><image> is filled with {colour}. </think> Final answer: {colour}"
+        text = (
+            f"<think> The {shape} <SOT>{_norm(box, w, h)}<EOT><image> is filled with {colour}. </think> "
+            f"Final answer: {colour}"
+        )
     _save(img, root / "llava_next_raw_format" / rel)
-    return {"image": rel, "conversations": [{"from": "human", "value": f"<image>\n{q}"}, {"from": "gpt", "value": text}]}
+    return {
+        "image": rel,
+        "conversations": [{"from": "human", "value": f"<image>\n{q}"}, {"from": "gpt", "value": text}],
+    }
 
 
 def _dirty_but_valid(row: dict) -> list[dict]:
@@ -145,7 +151,9 @@ def _prm_steps(rng: random.Random) -> tuple[str, list[dict]]:
     for i, t in enumerate(texts):
         correct = 0 if zero_seen else (rng.randint(9, 16) if not (wrong and i >= 2) else 0)
         total = 0 if zero_seen else 16
-        steps.append({"step": t, "score": correct / 16 if total else 0.0, "num_mc_correct": correct, "num_mc_total": total})
+        steps.append(
+            {"step": t, "score": correct / 16 if total else 0.0, "num_mc_correct": correct, "num_mc_total": total}
+        )
         zero_seen = zero_seen or correct == 0
     return f"Find the third angle of the triangle if two angles are {a} and {b} degrees.", steps
 
@@ -175,7 +183,11 @@ def generate(root: str | Path, n_vgr: int = 80, n_prm: int = 30, seed: int = 0) 
     extra.extend(_bad_vgr_lines(rows[0]))
     (vgr_dir / "vgr_extra.jsonl").write_bytes(b"\n".join(extra) + b"\n")
 
-    prm_root, raw_root, vpb_root = root / "VisualPRM400K-v1.1", root / "VisualPRM400K-v1.1-Raw", root / "VisualProcessBench"
+    prm_root, raw_root, vpb_root = (
+        root / "VisualPRM400K-v1.1",
+        root / "VisualPRM400K-v1.1-Raw",
+        root / "VisualProcessBench",
+    )
     conv, raw, vpb, raw_images = [], [], [], {}
     for i in range(n_prm):
         question, steps = _prm_steps(rng)
@@ -215,7 +227,7 @@ def generate(root: str | Path, n_vgr: int = 80, n_prm: int = 30, seed: int = 0) 
                 "data_source": "DynaMath",
             }
         )
-    bad_conv = dict(conv[0], conversations=conv[0]["conversations"][:-1] + [{"from": "gpt", "value": "maybe"}])
+    bad_conv = dict(conv[0], conversations=[*conv[0]["conversations"][:-1], {"from": "gpt", "value": "maybe"}])
     bad_raw = dict(raw[0], steps_with_score=[dict(raw[0]["steps_with_score"][0], score="high")])
     bad_vpb = dict(vpb[0], response={"steps": ["one", "two"], "process_correctness": [1]})
     _write_zip(prm_root / "annotations.zip", {"geometry3k_demo_prm.jsonl": _jsonl([*conv, bad_conv])})
@@ -225,7 +237,9 @@ def generate(root: str | Path, n_vgr: int = 80, n_prm: int = 30, seed: int = 0) 
     (vpb_root / "test.jsonl").write_bytes(_jsonl([*vpb, bad_vpb]))
 
     return {
-        "vgr": DemoRun("vgr", (str(vgr_dir / "*.parquet"), str(vgr_dir / "*.jsonl")), str(root / "llava_next_raw_format")),
+        "vgr": DemoRun(
+            "vgr", (str(vgr_dir / "*.parquet"), str(vgr_dir / "*.jsonl")), str(root / "llava_next_raw_format")
+        ),
         "visualprm": DemoRun("visualprm", (str(prm_root / "annotations.zip"),), str(prm_root)),
         "visualprm_raw": DemoRun("visualprm_raw", (str(raw_root / "annotations.zip"),), str(raw_root / "images.zip")),
         "visualprocessbench": DemoRun("visualprocessbench", (str(vpb_root / "test.jsonl"),), str(vpb_root)),

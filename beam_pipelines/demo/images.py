@@ -15,7 +15,21 @@ Obj = tuple[str, str, Box]
 
 COUNTRIES = ["Japan", "UK", "France", "Brazil", "India", "Kenya", "Chile", "Norway"]
 COLOURS = {"red": (200, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200), "orange": (240, 140, 20)}
-WORDS = "the quarterly report shows revenue growth across all regions with costs held flat".split()
+WORDS = [
+    "the",
+    "quarterly",
+    "report",
+    "shows",
+    "revenue",
+    "growth",
+    "across",
+    "all",
+    "regions",
+    "with",
+    "costs",
+    "held",
+    "flat",
+]
 
 
 def _font(size: int) -> ImageFont.ImageFont:

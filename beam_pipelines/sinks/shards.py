@@ -129,9 +129,7 @@ class ChunkWriterFn(beam.DoFn):
             yield from self._close()
             self._chunk, self._part = chunk, 0
             self.open_shard(f"{chunk}-{self._part:03d}")
-        elif self._rows and (
-            self._rows >= self.limits.max_samples or self._bytes + size > self.limits.max_bytes
-        ):
+        elif self._rows and (self._rows >= self.limits.max_samples or self._bytes + size > self.limits.max_bytes):
             yield from self._close()
             self._part += 1
             self.open_shard(f"{chunk}-{self._part:03d}")

@@ -91,9 +91,7 @@ class CountOutcomes(beam.PTransform):
 
     def expand(self, outcomes):
         return (
-            outcomes
-            | "OutcomeStats" >> beam.Map(outcome_stats)
-            | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
+            outcomes | "OutcomeStats" >> beam.Map(outcome_stats) | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
         )
 
 
@@ -124,4 +122,3 @@ class WriteReport(beam.PTransform):
 def read_report(output: str) -> dict[str, Any]:
     with FileSystems.open(join(output, REPORT)) as f:
         return json.loads(f.read())
-

@@ -38,7 +38,7 @@ class WebDatasetShardWriterFn(ChunkWriterFn):
 
     def open_shard(self, name: str) -> None:
         self._file = AtomicFile(self.output, join(self.output, "webdataset", f"{name}.tar"))
-        self._tar = tarfile.open(fileobj=self._file, mode="w")
+        self._tar = tarfile.open(fileobj=self._file, mode="w")  # noqa: SIM115 (closed in close_shard)
 
     def write(self, element: Sample) -> None:
         for name, data in members(element):

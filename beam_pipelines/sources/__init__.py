@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from beam_pipelines.records import Provenance, RawRecord, Rejection, RejectedError, Sample
-from beam_pipelines.sources import visualprm, visualprocessbench, vgr
+from beam_pipelines.records import Provenance, RawRecord, RejectedError, Rejection, Sample
+from beam_pipelines.sources import vgr, visualprm, visualprocessbench
 
 Parser = Callable[[dict[str, Any], Provenance], Sample]
 
@@ -43,8 +43,11 @@ def parse_raw(raw: RawRecord) -> Sample:
 
 
 def raw_rejection(raw: RawRecord, error: RejectedError) -> Rejection:
-    """A rejection that keeps the original record, or the raw line when it never parsed."""
-    if raw.record is not None:
-        return Rejection(raw.source, raw.provenance, (error.info,), record=raw.record)
-    line = raw.line.decode("utf-8", errors="backslashreplace") if raw.line is not None else None
-    return Rejection(raw.source, raw.provenance, (error.info,), raw_line=line)
+    """A rejection that keeps the original record, or the raw line when it never parsed as a JSON object."""
+    try:
+        record = decode_raw(raw)
+    except RejectedError:
+        assert raw.line is not None
+        line = raw.line.decode("utf-8", errors="backslashreplace")
+        return Rejection(raw.source, raw.provenance, (error.info,), raw_line=line)
+    return Rejection(raw.source, raw.provenance, (error.info,), record=record)

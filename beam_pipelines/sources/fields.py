@@ -21,9 +21,7 @@ def require(record: dict[str, Any], key: str, kind: type | tuple[type, ...], whe
     if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
         raise RejectedError(STAGE, "wrong_type", f"field '{label}' is a bool, expected {_names(kind)}")
     if not isinstance(value, kind):
-        raise RejectedError(
-            STAGE, "wrong_type", f"field '{label}' is {type(value).__name__}, expected {_names(kind)}"
-        )
+        raise RejectedError(STAGE, "wrong_type", f"field '{label}' is {type(value).__name__}, expected {_names(kind)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise RejectedError(STAGE, "non_finite", f"field '{label}' is {value!r}, expected a finite number")
     return value

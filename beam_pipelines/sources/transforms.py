@@ -75,16 +75,13 @@ class _FirstAndCount(beam.CombineFn):
 class FindDuplicates(beam.PTransform):
     """sample_id → provenance of the copy to keep, for ids seen more than once.
 
+    Applied to a second read of the raw records (text is cheap to re-read; images are never read here).
     Only ids and provenances are shuffled (tens of bytes per record), never record text or images;
     records that fail to parse are ignored here and rejected by the main pass.
     """
 
-    def expand(self, chunks):
-        keys = (
-            chunks
-            | "ReadForKeys" >> ReadSamples()
-            | "SampleKeys" >> beam.ParDo(_KeyFn()).with_exception_handling()
-        )
+    def expand(self, raws):
+        keys = raws | "SampleKeys" >> beam.ParDo(_KeyFn()).with_exception_handling()
         return (
             keys["good"]
             | "CountPerId" >> beam.CombinePerKey(_FirstAndCount())
@@ -105,9 +102,7 @@ class _ParseFn(beam.DoFn):
         kept = duplicates.get(sample.sample_id)
         if kept is not None and tuple(kept) != raw.provenance.sort_key():
             file, member, row = kept
-            yield Duplicate(
-                sample.source, raw.provenance, sample.sample_id, Provenance(file, row, "", member or None)
-            )
+            yield Duplicate(sample.source, raw.provenance, sample.sample_id, Provenance(file, row, "", member or None))
             return
         yield sample
 

@@ -55,7 +55,9 @@ def parse_conversation(record: dict[str, Any], provenance: Provenance) -> Sample
         expected = "human" if i % 2 == 0 else "gpt"
         if role != expected:
             raise RejectedError(
-                STAGE, "conversation_structure", f"turn {i + 1} after the system prompt is '{role}', expected '{expected}'"
+                STAGE,
+                "conversation_structure",
+                f"turn {i + 1} after the system prompt is '{role}', expected '{expected}'",
             )
     first = body[0][1]
     if not first.startswith(QUESTION_HEADER) or SOLUTION_HEADER not in first:
@@ -129,8 +131,6 @@ def parse_raw(record: dict[str, Any], provenance: Provenance) -> Sample:
         response=response,
         prompt=prompt,
         steps=tuple(steps),
-        metadata=metadata_of(
-            record, ("image", "question", "question_orig", "answer", "response", "steps_with_score")
-        ),
+        metadata=metadata_of(record, ("image", "question", "question_orig", "answer", "response", "steps_with_score")),
         record=record,
     )

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from beam_pipelines.records import Provenance, RejectedError, Sample, Step
-from beam_pipelines.sources.fields import STAGE, image_paths, make_sample_id, metadata_of, optional, require, text_value
+from beam_pipelines.sources.fields import (
+    STAGE,
+    image_paths,
+    make_sample_id,
+    metadata_of,
+    optional,
+    require,
+    text_value,
+)
 
 SOURCE = "visualprocessbench"
 _LABELS = {1: "+", -1: "-", 0: None}
@@ -31,7 +39,9 @@ def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
         if not isinstance(text, str):
             raise RejectedError(STAGE, "wrong_type", f"response.steps[{i}] is {type(text).__name__}, not a string")
         if isinstance(label, bool) or label not in _LABELS:
-            raise RejectedError(STAGE, "invalid_label", f"process_correctness[{i}] is {label!r:.20}, expected 1, 0 or -1")
+            raise RejectedError(
+                STAGE, "invalid_label", f"process_correctness[{i}] is {label!r:.20}, expected 1, 0 or -1"
+            )
         steps.append(Step(index=i, text=text, label=_LABELS[label], correctness=int(label)))
     data_source = optional(record, "data_source", str)
     return Sample(

@@ -55,7 +55,5 @@ def validate_boxes(sample: Sample, units: str) -> Sample:
         for region in sample.regions:
             check_orientation(region.box_raw, region.region_index)
         return sample
-    regions = tuple(
-        replace(r, box_norm=check_normalized(r.box_raw, r.region_index)) for r in sample.regions
-    )
+    regions = tuple(replace(r, box_norm=check_normalized(r.box_raw, r.region_index)) for r in sample.regions)
     return replace(sample, regions=regions)

@@ -24,7 +24,9 @@ def test_pixel_box_follows_python_float_rounding():
 def sample_with(image: Image.Image, fmt: str, boxes, units="normalized"):
     buf = io.BytesIO()
     image.save(buf, format=fmt)
-    loaded = LoadedImage("a.png", "/r/a.png", "as_written", EncodedImage(buf.getvalue(), fmt.lower(), *image.size), fmt, image)
+    loaded = LoadedImage(
+        "a.png", "/r/a.png", "as_written", EncodedImage(buf.getvalue(), fmt.lower(), *image.size), fmt, image
+    )
     regions = tuple(
         Region(i, tuple(b), tuple(b) if units == "normalized" else None, False, None, "") for i, b in enumerate(boxes)
     )

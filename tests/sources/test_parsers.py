@@ -8,8 +8,13 @@ from beam_pipelines.sources import PARSERS, visualprm
 PROV = Provenance("/data/geometry3k_en_20240402_extracted_prm.jsonl", 3, "c-00000")
 
 
-def vgr_row(gpt="<think> a <SOT>[0.1, 0.2, 0.3, 0.4]<EOT><image> b </think> Final answer: 305", image="ai2d/abc_images/311.png"):
-    return {"image": image, "conversations": [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": gpt}]}
+def vgr_row(
+    gpt="<think> a <SOT>[0.1, 0.2, 0.3, 0.4]<EOT><image> b </think> Final answer: 305", image="ai2d/abc_images/311.png"
+):
+    return {
+        "image": image,
+        "conversations": [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": gpt}],
+    }
 
 
 def test_vgr_fields():
@@ -88,8 +93,15 @@ def raw_row(steps=None):
         {"step": "b", "score": 0.0, "num_mc_correct": 0, "num_mc_total": 16},
         {"step": "Final answer: 3", "score": 0.0, "num_mc_correct": 0, "num_mc_total": 0},
     ]
-    return {"image": "VisualPRM400K-v1.1-Raw/Geometry3K/train/1/img.png", "question": "<image>\nQ", "question_orig": "Q",
-            "answer": 3, "response": "a\n\nb", "num_mc_sequences": 16, "steps_with_score": steps}
+    return {
+        "image": "VisualPRM400K-v1.1-Raw/Geometry3K/train/1/img.png",
+        "question": "<image>\nQ",
+        "question_orig": "Q",
+        "answer": 3,
+        "response": "a\n\nb",
+        "num_mc_sequences": 16,
+        "steps_with_score": steps,
+    }
 
 
 def test_visualprm_raw_official_label_rule_and_early_stop_tail():
@@ -115,9 +127,14 @@ def test_visualprm_raw_malformed(steps, check):
 
 
 def vpb_row(steps=("a", "b", "c"), labels=(1, 0, -1)):
-    return {"image": ["images/DynaMath/1.png"], "question": "Q <image1>", "answer": "5",
-            "response": {"steps": list(steps), "process_correctness": list(labels)},
-            "policy_model": "lmdeploy_internvl", "data_source": "DynaMath"}
+    return {
+        "image": ["images/DynaMath/1.png"],
+        "question": "Q <image1>",
+        "answer": "5",
+        "response": {"steps": list(steps), "process_correctness": list(labels)},
+        "policy_model": "lmdeploy_internvl",
+        "data_source": "DynaMath",
+    }
 
 
 def test_visualprocessbench():

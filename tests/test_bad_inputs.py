@@ -1,0 +1,105 @@
+"""Every kind of bad input lands in rejected/ with its reason and provenance; nothing crashes or vanishes."""
+
+import io
+import json
+import math
+import os
+
+import pytest
+from PIL import Image
+
+from tests.conftest import assert_invariant, rejected_lines, run_cli
+
+GOOD_GPT = "<think> The bar <SOT>[0.1, 0.1, 0.5, 0.5]<EOT><image> is tall. </think> Final answer: 3"
+
+
+def row(image="good.png", gpt=GOOD_GPT, **extra):
+    return {
+        "image": image,
+        "conversations": [{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": gpt}],
+        **extra,
+    }
+
+
+def png(size=(64, 48)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (90, 20, 200)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+CASES = [
+    # (line, expected check)
+    (b'{"image": "good.png", "conversations": [', "malformed_json"),
+    (b'{"image": "good\xff.png", "conversations": []}', "non_utf8"),
+    (b"[1, 2, 3]", "not_an_object"),
+    (json.dumps({"conversations": row()["conversations"]}).encode(), "missing_field"),
+    (json.dumps(row(image=7)).encode(), "wrong_type"),
+    (json.dumps(row(image="missing.png")).encode(), "image_missing"),
+    (json.dumps(row(image="truncated.png")).encode(), "image_unreadable"),
+    (json.dumps(row(image="text.png")).encode(), "not_an_image"),
+    (json.dumps(row(image="huge.png")).encode(), "image_too_large"),
+    (json.dumps(row(image="../outside.png")).encode(), "path_escapes_root"),
+    (json.dumps(row(image="/etc/hosts")).encode(), "path_escapes_root"),
+    (json.dumps(row(image="link.png")).encode(), "path_escapes_root"),
+    (
+        row_nan := b'{"image": "good.png", "conversations": [{"from": "human", "value": "q"}, '
+        b'{"from": "gpt", "value": "<SOT>[NaN, 0.1, 0.5, 0.5]<EOT> Final answer: 1"}]}',
+        "box_non_finite",
+    ),
+    (json.dumps(row(gpt="<SOT>[0.1, 0.1, 0.5]<EOT> Final answer: 1")).encode(), "box_arity"),
+    (json.dumps(row(gpt="<SOT>[0.5, 0.1, 0.2, 0.5]<EOT> Final answer: 1")).encode(), "box_inverted"),
+    (json.dumps(row(gpt="<SOT>[42, 81, 442, 219]<EOT> Final answer: 1")).encode(), "box_pixel_like"),
+    (json.dumps(row(gpt="<SOT>[0.999, 0.1, 1.0, 0.5]<EOT> Final answer: 1")).encode(), None),  # 1 px: valid
+]
+
+
+@pytest.fixture(scope="module")
+def rejected_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad")
+    root = tmp / "images"
+    root.mkdir()
+    (root / "good.png").write_bytes(png())
+    data = png((300, 300))
+    (root / "truncated.png").write_bytes(data[: len(data) // 2])
+    (root / "text.png").write_bytes(b"this is not an image")
+    (root / "huge.png").write_bytes(png((400, 400)))
+    (tmp / "outside.png").write_bytes(png())
+    os.symlink(tmp / "outside.png", root / "link.png")
+    inputs = tmp / "vgr.jsonl"
+    inputs.write_bytes(b"\n".join(line for line, _ in CASES) + b"\n")
+    out = tmp / "out"
+    status = run_cli(
+        "--source=vgr",
+        f"--input={inputs}",
+        f"--image_root={root}",
+        f"--output={out}",
+        "--max_image_pixels=100000",
+        "--max_reject_fraction=1",
+    )
+    assert status == 0
+    return out
+
+
+def test_each_bad_kind_is_rejected_with_reason_at_its_row(rejected_run):
+    by_row = {line["provenance"]["row"]: line for line in rejected_lines(rejected_run)}
+    for row_no, (_, check) in enumerate(CASES):
+        if check is None:
+            assert row_no not in by_row
+            continue
+        line = by_row[row_no]
+        assert [e["check"] for e in line["errors"]] == [check], (row_no, line["errors"])
+        assert line["errors"][0]["message"] and line["errors"][0]["stage"]
+        assert line["provenance"]["input_file"].endswith("vgr.jsonl")
+        assert ("raw_line" in line) == (check in ("malformed_json", "non_utf8", "not_an_object"))
+
+
+def test_invariant_holds_with_every_kind_of_dirt(rejected_run):
+    report = assert_invariant(rejected_run)
+    assert report["accepted"] == 1 and report["rejected"] == len(CASES) - 1
+    assert math.isclose(sum(report["rejected_by_check"].values()), report["rejected"])
+
+
+def test_pixel_like_message_is_explicit(rejected_run):
+    lines = [x for x in rejected_lines(rejected_run) if x["errors"][0]["check"] == "box_pixel_like"]
+    assert "pixel coordinates" in lines[0]["errors"][0]["message"]
+    assert lines[0]["record"]["image"] == "good.png"
