@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 DEMO_OUT ?= demo_output
 
-.PHONY: demo test lint bench clean install install-test
+.PHONY: demo test clean install install-test
 
 $(VENV)/.created:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -28,11 +28,8 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/vgr-etl demo --output $(DEMO_OUT)
 
 test: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check beam_pipelines tests benchmarks
+	$(VENV)/bin/ruff check beam_pipelines tests
 	$(PY) -m pytest -n 2 --dist loadfile tests
-
-bench: $(VENV)/.installed
-	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info
