@@ -25,7 +25,7 @@ def decode_raw(raw: RawRecord) -> dict[str, Any]:
         return raw.record
     assert raw.line is not None
     try:
-        text = raw.line.decode("utf-8")
+        text = raw.line.decode("utf-8").lstrip("\ufeff")
     except UnicodeDecodeError as exc:
         raise RejectedError("read", "non_utf8", f"line is not valid UTF-8 (byte {exc.start})") from None
     try:

@@ -60,13 +60,16 @@ def parse_conversation(record: dict[str, Any], provenance: Provenance) -> Sample
                 f"turn {i + 1} after the system prompt is '{role}', expected '{expected}'",
             )
     first = body[0][1]
-    if not first.startswith(QUESTION_HEADER) or SOLUTION_HEADER not in first:
+    start = first.find(QUESTION_HEADER)
+    if start < 0 or SOLUTION_HEADER not in first[start:]:
         raise RejectedError(
             STAGE,
             "question_template",
             "first human turn lacks '### Question:' / '### Solution Process:' headers",
         )
-    prompt, step0 = first[len(QUESTION_HEADER) :].split(SOLUTION_HEADER, 1)
+    if first[:start].strip():
+        warnings.append("text_before_question_header")
+    prompt, step0 = first[start + len(QUESTION_HEADER) :].split(SOLUTION_HEADER, 1)
     step_texts = [step0] + [value for role, value in body[2::2]]
     labels = [value for role, value in body[1::2]]
     steps = []

@@ -155,3 +155,18 @@ def test_visualprocessbench_malformed(row, check):
 
 def test_original_question_unwraps_the_rollout_instruction():
     assert visualprm.original_question("<image>\nYour task ...\n\nQuestion:\n\nFind x.") == "Find x."
+
+
+def test_visualprm_tolerates_a_placeholder_before_the_question_header():
+    row = conv_row(first="<image>\n### Question:\nFind m.\n\n### Solution Process:\nStep zero.")
+    s = PARSERS["visualprm"](row, PROV)
+    assert s.question == "Find m." and s.warnings == ("text_before_question_header",)
+
+
+def test_jsonl_line_with_byte_order_mark_parses():
+    from beam_pipelines.records import RawRecord
+    from beam_pipelines.sources import parse_raw
+
+    line = "\ufeff".encode() + b'{"image": "a/b.png", "conversations": [{"from": "human", "value": "q"}, '
+    line += b'{"from": "gpt", "value": "Final answer: 1"}]}'
+    assert parse_raw(RawRecord("vgr", PROV, line=line)).answer == "1"
