@@ -11,6 +11,7 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+from beam_pipelines.materialisation.replay import DEFAULT_PRESET, FRAMES, PRESETS
 from beam_pipelines.records import SOURCES
 from beam_pipelines.validation.boxes import UNITS
 
@@ -64,6 +65,24 @@ class VgrEtlOptions(PipelineOptions):
             type=int,
             default=512 * 1024 * 1024,
             help="Start a new shard part when a shard's image payload would exceed this many bytes.",
+        )
+        parser.add_argument(
+            "--replay_preset",
+            default=DEFAULT_PRESET,
+            choices=sorted(PRESETS),
+            help="AnyRes/replay geometry preset (tile, patch, max tiles, pooling, frame).",
+        )
+        parser.add_argument(
+            "--replay_frame",
+            choices=FRAMES,
+            default=None,
+            help="Feature grid the replay boxes index: the unpadded grid (preset default) or the whole canvas.",
+        )
+        parser.add_argument(
+            "--replay_pixels",
+            action="store_true",
+            default=False,
+            help="Also store each region's replay pixel tensor (large).",
         )
         parser.add_argument("--jpeg_quality", type=int, default=95, help="JPEG quality of crops of JPEG images.")
         parser.add_argument(
@@ -123,5 +142,8 @@ def config_of(options: VgrEtlOptions) -> dict[str, Any]:
         "shard_max_bytes",
         "jpeg_quality",
         "png_compress_level",
+        "replay_preset",
+        "replay_frame",
+        "replay_pixels",
     )
     return {k: getattr(options, k) for k in keys}

@@ -1,7 +1,8 @@
 """`build_pipeline`: the stages composed, sources → validation → materialisation → sinks.
 
     input patterns ─ PlanChunks ─┬─ FindDuplicates (ids only) ──────────────┐ (side input)
-                                 └─ ReadSamples ─ ParseSamples ─ ValidateSamples ─ LoadImages ─ CropRegions
+                                 └─ ReadSamples ─ ParseSamples ─ ValidateSamples ─ LoadImages
+                                       ─ CropRegions ─ ComputeReplay
                                        ─┬─ WriteParquetShards ──┐
                                         ├─ WriteWebDatasetShards ┤
                                         ├─ WriteDeadLetters ─────┼─ WriteReport
@@ -17,8 +18,9 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 
+from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings
-from beam_pipelines.materialisation.transforms import CropRegions, LoadImages
+from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, LoadImages
 from beam_pipelines.options import VgrEtlOptions, config_of, formats_of
 from beam_pipelines.sinks.shards import ShardLimits
 from beam_pipelines.sinks.transforms import (
@@ -38,6 +40,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
     formats = formats_of(o)
     limits = ShardLimits(o.shard_max_samples, o.shard_max_bytes)
     crop_settings = CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)
+    replay_config = replay.preset(o.replay_preset, o.replay_frame)
 
     chunks = p | "PlanChunks" >> PlanChunks(o.source, o.input, o.shard_max_samples)
     duplicates = chunks | "ReadForIds" >> ReadSamples() | "FindDuplicates" >> FindDuplicates()
@@ -49,6 +52,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
             | "ValidateSamples" >> ValidateSamples(o.box_units, errors)
             | "LoadImages" >> LoadImages(o.image_root, o.max_image_pixels, errors)
             | "CropRegions" >> CropRegions(crop_settings, errors)
+            | "ComputeReplay" >> ComputeReplay(replay_config, o.replay_pixels, errors)
         )
     error_shards, error_counts = errors.output()
 
@@ -61,4 +65,4 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
     _ = {
         "counts": counts,
         "shards": shards | "FlattenShards" >> beam.Flatten(),
-    } | "WriteReport" >> WriteReport(o.output, config_of(o))
+    } | "WriteReport" >> WriteReport(o.output, {**config_of(o), "replay_preset_json": replay_config.to_json()})

@@ -168,6 +168,7 @@ class Sample:
     steps: tuple[Step, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
     warnings: tuple[str, ...] = ()
+    visual_tokens: tuple[int, int] | None = None  # (base, replay) under the replay preset
     images: tuple[LoadedImage, ...] = ()
     record: Any = field(default=None, repr=False, compare=False)  # the original record, for rejections
 

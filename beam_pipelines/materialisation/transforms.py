@@ -8,7 +8,7 @@ import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 from PIL import Image
 
-from beam_pipelines.materialisation import crops, images
+from beam_pipelines.materialisation import crops, images, replay
 from beam_pipelines.records import Sample
 from beam_pipelines.stages import SampleStageFn, apply_stage
 
@@ -64,3 +64,27 @@ class CropRegions(beam.PTransform):
 
     def expand(self, outcomes):
         return apply_stage(outcomes, "CropRegions", _CropFn(self.settings), self.errors)
+
+
+class _ReplayFn(SampleStageFn):
+    stage = "replay"
+
+    def __init__(self, config: replay.ReplayPreset, pixels: bool):
+        self.config = config
+        self.pixels = pixels
+
+    def apply(self, sample: Sample) -> Sample:
+        return replay.compute_replay(sample, self.config, self.pixels)
+
+
+class ComputeReplay(beam.PTransform):
+    """Replay geometry for every region (and per-sample visual tokens), from the image decoded for cropping."""
+
+    def __init__(self, config: replay.ReplayPreset, pixels: bool, errors: ErrorHandler):
+        super().__init__()
+        self.config = config
+        self.pixels = pixels
+        self.errors = errors
+
+    def expand(self, outcomes):
+        return apply_stage(outcomes, "ComputeReplay", _ReplayFn(self.config, self.pixels), self.errors)

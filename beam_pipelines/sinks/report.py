@@ -7,11 +7,13 @@ counts are reported beside it so a reader can check the files against the counts
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
 import apache_beam as beam
 
+from beam_pipelines.materialisation.replay import BASELINE_TOKENS
 from beam_pipelines.records import Duplicate, Rejection, Sample
 from beam_pipelines.sinks.shards import ShardInfo
 
@@ -29,6 +31,12 @@ def outcome_stats(outcome: Sample | Rejection | Duplicate) -> dict[str, int]:
             stats[f"warning/{w}"] += 1
         for img in outcome.images:
             stats[f"image_resolution/{img.rule}"] += 1
+        if outcome.visual_tokens is not None:
+            base, replay = outcome.visual_tokens
+            for group in ("all", f"source:{src}", f"subset:{src}:{outcome.subset}"):
+                stats[f"tokens/{group}/samples"] += 1
+                stats[f"tokens/{group}/base"] += base
+                stats[f"tokens/{group}/replay"] += replay
         return dict(stats)
     if isinstance(outcome, Rejection):
         stats = Counter({"rejected": 1, f"source/{src}/rejected": 1})
@@ -70,6 +78,30 @@ def _nested(stats: dict[str, int], prefix: str) -> dict[str, dict[str, int]]:
     return out
 
 
+def token_economy(stats: dict[str, int], preset_json: str | None) -> dict[str, Any]:
+    """Mean visual tokens per sample: base (global view + pooled tiles) and replayed regions, vs the baseline."""
+    groups = _nested(stats, "tokens/")
+
+    def means(counts: dict[str, int]) -> dict[str, float]:
+        n = counts.get("samples", 0) or 1
+        base, replay = counts.get("base", 0) / n, counts.get("replay", 0) / n
+        return {
+            "samples": counts.get("samples", 0),
+            "mean_base_tokens": round(base, 2),
+            "mean_replay_tokens": round(replay, 2),
+            "mean_total_tokens": round(base + replay, 2),
+        }
+
+    overall = means(groups.get("all", {}))
+    return {
+        **{k: v for k, v in overall.items() if k != "samples"},
+        "baseline_tokens": BASELINE_TOKENS,
+        "by_source": {k.split(":", 1)[1]: means(v) for k, v in groups.items() if k.startswith("source:")},
+        "by_subset": {k.split(":", 1)[1]: means(v) for k, v in groups.items() if k.startswith("subset:")},
+        "replay_preset": json.loads(preset_json) if preset_json else None,
+    }
+
+
 def build_report(stats: dict[str, int], shards: list[ShardInfo], config: dict[str, Any]) -> dict[str, Any]:
     accepted, rejected, duplicates = (stats.get(k, 0) for k in ("accepted", "rejected", "duplicates"))
     per_source = _nested(stats, "source/")
@@ -95,6 +127,8 @@ def build_report(stats: dict[str, int], shards: list[ShardInfo], config: dict[st
         "image_resolution": _group(stats, "image_resolution/"),
         "per_source": per_source,
         "per_subset": _nested(stats, "subset/"),
+        "token_economy": token_economy(stats, config.get("replay_preset_json")),
+        "replay_preset": json.loads(config["replay_preset_json"]) if config.get("replay_preset_json") else None,
         "shards": dict(sorted(files.items())),
         "shard_files": sorted(s.path for s in shards),
         "config": config,

@@ -16,7 +16,8 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
-from beam_pipelines.records import Rejection, Sample
+from beam_pipelines.materialisation.replay import compress
+from beam_pipelines.records import Region, Rejection, Sample
 
 _str = datasets.Value("string")
 _i32 = datasets.Value("int32")
@@ -62,6 +63,8 @@ SAMPLE_FEATURES = datasets.Features(
         "regions": datasets.List(REGION_IN_SAMPLE),
         "num_steps": _i32,
         "steps": datasets.List(STEP),
+        "visual_tokens_base": _i32,
+        "visual_tokens_replay": _i32,
         "warnings": datasets.List(_str),
         "metadata": _str,
         "image_resolution": datasets.List(_str),
@@ -86,6 +89,15 @@ REGION_FEATURES = datasets.Features(
         "replay_marker": datasets.Value("bool"),
         "label": _str,
         "context": _str,
+        "replay_preset": _str,
+        "anyres_best_resolution": datasets.List(_i32),
+        "anyres_resized_size": datasets.List(_i32),
+        "anyres_paste_offset": datasets.List(_i32),
+        "replay_grid_box": datasets.List(_i32),
+        "replay_token_count": _i32,
+        "replay_token_indices": datasets.List(_i32),
+        "replay_pixels": datasets.Value("binary"),
+        "replay_pixels_shape": datasets.List(_i32),
     }
 )
 
@@ -159,6 +171,8 @@ def record_fields(sample: Sample) -> dict[str, Any]:
         "regions": _region_fields(sample),
         "num_steps": len(sample.steps),
         "steps": _step_fields(sample),
+        "visual_tokens_base": sample.visual_tokens[0] if sample.visual_tokens else None,
+        "visual_tokens_replay": sample.visual_tokens[1] if sample.visual_tokens else None,
         "warnings": list(sample.warnings),
         "metadata": to_json(sample.metadata),
         "image_resolution": [img.rule for img in sample.images],
@@ -191,9 +205,35 @@ def region_rows(sample: Sample) -> list[dict[str, Any]]:
                 "crop": {"bytes": crop.data, "path": crop_name(sample.sample_id, region.region_index, crop.ext)},
                 "crop_width": crop.width,
                 "crop_height": crop.height,
+                **replay_columns(region),
             }
         )
     return rows
+
+
+REPLAY_COLUMNS = (
+    "replay_preset",
+    "anyres_best_resolution",
+    "anyres_resized_size",
+    "anyres_paste_offset",
+    "replay_grid_box",
+    "replay_token_count",
+    "replay_token_indices",
+    "replay_pixels",
+    "replay_pixels_shape",
+)
+
+
+def replay_columns(region: Region) -> dict[str, Any]:
+    """The replay columns of a region row; indices as a list, pixels zlib-compressed (see materialisation.replay)."""
+    values = dict.fromkeys(REPLAY_COLUMNS)
+    if region.replay:
+        values.update(region.replay)
+        if region.replay["replay_token_indices"] is not None:
+            values["replay_token_indices"] = region.replay["replay_token_indices"].tolist()
+        if region.replay["replay_pixels"] is not None:
+            values["replay_pixels"] = compress(region.replay["replay_pixels"])
+    return values
 
 
 def rejection_line(rejection: Rejection) -> str:

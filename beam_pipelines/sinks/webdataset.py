@@ -1,7 +1,8 @@
 """`webdataset/<chunk>-<part>.tar`: one WebDataset sample per accepted sample, key = sample_id.
 
 Members: `<key>.image.<ext>` (the original image bytes; further images as `image1.<ext>`, ...),
-`<key>.json` (the record without bytes) and `<key>.rNNN.<ext>` per region crop. Tar headers are
+`<key>.json` (the record without bytes), `<key>.rNNN.<ext>` per region crop, `<key>.rNNN.replay_idx.npy`
+(1-D int32 replay token indices) and, with `--replay_pixels`, `<key>.rNNN.replay.npy` (uint8 H×W×3). Tar headers are
 fixed (mtime 0, uid/gid 0) so reruns give byte-identical shards; the stream is closed explicitly,
 which is what commits an object on gs://.
 """
@@ -11,9 +12,18 @@ from __future__ import annotations
 import io
 import tarfile
 
+from beam_pipelines.materialisation.replay import npy_bytes
 from beam_pipelines.records import Sample
 from beam_pipelines.sinks.schema import crop_name, record_fields, to_json
 from beam_pipelines.sinks.shards import AtomicFile, ChunkWriterFn, ShardInfo, join
+
+REPLAY_JSON_FIELDS = (
+    "anyres_best_resolution",
+    "anyres_resized_size",
+    "anyres_paste_offset",
+    "replay_grid_box",
+    "replay_token_count",
+)
 
 
 def members(sample: Sample) -> list[tuple[str, bytes]]:
@@ -29,6 +39,13 @@ def members(sample: Sample) -> list[tuple[str, bytes]]:
         name = crop_name(key, region.region_index, region.crop.ext)
         fields["crop"] = name.split(".", 1)[1]
         out.append((name, region.crop.data))
+        replay = region.replay or {}
+        prefix = f"{key}.r{region.region_index:03d}"
+        if replay.get("replay_token_indices") is not None:
+            out.append((f"{prefix}.replay_idx.npy", npy_bytes(replay["replay_token_indices"])))
+            fields.update({k: replay[k] for k in REPLAY_JSON_FIELDS})
+        if replay.get("replay_pixels") is not None:
+            out.append((f"{prefix}.replay.npy", npy_bytes(replay["replay_pixels"])))
     out.insert(len(sample.images), (f"{key}.json", to_json(record).encode("utf-8")))
     return out
 
