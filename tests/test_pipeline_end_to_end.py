@@ -72,7 +72,7 @@ def test_webdataset_reads_with_standard_decoders(outputs):
         assert s["__key__"] == record["sample_id"]
         image = s.get("image.png") or s.get("image.jpg")
         assert image.size == (record["width"], record["height"])
-        crops = [k for k in s if k.startswith("r") and k[1:4].isdigit()]
+        crops = [k for k in s if k.startswith("r") and k[1:4].isdigit() and k.endswith((".png", ".jpg"))]
         assert sorted(crops) == sorted(r["crop"] for r in record["regions"])
 
 
@@ -146,3 +146,49 @@ def test_shard_targets_split_outputs(demo, tmp_path):
     assert any(p.name.endswith("-001.parquet") for p in sample_files), "byte target should roll parts"
     assert not list(out.rglob("_tmp"))
     assert os.listdir(out / "rejected")
+
+
+def test_replay_columns_types_and_webdataset_indices(outputs):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted((outputs / "vgr" / "parquet" / "regions").glob("*.parquet"))
+    schema = pq.read_schema(files[0])
+    for column in ("anyres_best_resolution", "anyres_resized_size", "anyres_paste_offset", "replay_grid_box"):
+        assert schema.field(column).type == pa.list_(pa.int32())
+    assert schema.field("replay_token_count").type == pa.int32()
+    assert schema.field("replay_token_indices").type == pa.list_(pa.int32())
+    rows = {(r["sample_id"], r["region_index"]): r for r in parquet_rows(outputs / "vgr", "regions")}
+    for row in rows.values():
+        u1, v1, u2, v2 = row["replay_grid_box"]
+        assert len(row["replay_token_indices"]) == (u2 - u1) * (v2 - v1)
+        assert row["replay_token_count"] == -(-(u2 - u1) // 2) * -(-(v2 - v1) // 2)
+        assert '"frame": "unpadded"' in row["replay_preset"] and row["replay_pixels"] is None
+    shards = sorted(str(p) for p in (outputs / "vgr" / "webdataset").glob("*.tar"))
+    for s in wds.WebDataset(shards, shardshuffle=False).decode():
+        for region in s["json"]["regions"]:
+            idx = s[f"r{region['region_index']:03d}.replay_idx.npy"]
+            assert idx.dtype == np.int32
+            assert idx.tolist() == rows[(s["__key__"], region["region_index"])]["replay_token_indices"]
+    economy = report_of(outputs / "vgr")["token_economy"]
+    assert economy["baseline_tokens"] == 2880 and 144 < economy["mean_base_tokens"] <= 864
+    assert economy["mean_total_tokens"] == pytest.approx(economy["mean_base_tokens"] + economy["mean_replay_tokens"])
+    assert set(economy["by_subset"]) == {"vgr:ai2d", "vgr:chartqa", "vgr:coco", "vgr:docvqa"}
+
+
+def test_replay_pixels_are_readable_with_numpy_alone(demo, tmp_path):
+    import zlib
+
+    out = tmp_path / "px"
+    args = [*demo["vgr"].argv(str(out)), "--max_reject_fraction=0.5", "--replay_pixels", "--replay_frame=canvas"]
+    assert run_cli(*args) == 0
+    rows = parquet_rows(out, "regions")
+    assert rows and all(r["replay_pixels"] for r in rows)
+    for row in rows:
+        u1, v1, u2, v2 = row["replay_grid_box"]
+        assert row["replay_pixels_shape"] == [(v2 - v1) * 14, (u2 - u1) * 14, 3]
+        pixels = np.frombuffer(zlib.decompress(row["replay_pixels"]), np.uint8).reshape(row["replay_pixels_shape"])
+        assert pixels.any()
+    shards = sorted(str(p) for p in (out / "webdataset").glob("*.tar"))
+    first = next(iter(wds.WebDataset(shards, shardshuffle=False).decode()))
+    assert first["r000.replay.npy"].shape[2] == 3
