@@ -21,6 +21,7 @@ import json
 import math
 import zlib
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -41,7 +42,7 @@ class ReplayPreset:
     pool_replay: int = 2
     frame: str = "unpadded"
 
-    @property
+    @cached_property
     def pinpoints(self) -> list[tuple[int, int]]:
         """(width, height) pairs (tile·i, tile·j), i·j ≤ max_tiles, i outer and j inner."""
         return [
@@ -52,9 +53,7 @@ class ReplayPreset:
         ]
 
     def to_json(self) -> str:
-        fields = asdict(self)
-        keys = ("name", "tile", "patch", "max_tiles", "pool_global", "pool_tile", "pool_replay", "frame")
-        return json.dumps({k: fields[k] for k in keys})
+        return json.dumps(asdict(self))
 
     def base_tokens(self, best: tuple[int, int]) -> int:
         """Global view pooled by pool_global plus every tile pooled by pool_tile (padding included)."""
