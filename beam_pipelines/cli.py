@@ -25,7 +25,7 @@ from beam_pipelines.sinks.shards import TMP_DIR, AtomicFile, join
 from beam_pipelines.sinks.transforms import REPORT, read_report
 
 LOCAL_RUNNER = "FnApiRunner"  # the DirectRunner first tries to download the Prism binary
-OUTPUT_PARTS = ("parquet", "webdataset", "rejected", TMP_DIR, REPORT)
+OUTPUT_PARTS = ("parquet", "webdataset", "rejected", "validation", "preview", TMP_DIR, REPORT)
 
 
 class RunFailed(Exception):

@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentP
 from beam_pipelines.materialisation.replay import DEFAULT_PRESET, FRAMES, PRESETS
 from beam_pipelines.records import SOURCES
 from beam_pipelines.validation.boxes import UNITS
+from beam_pipelines.validation.suites import DEFAULT_DIR
 
 FORMATS = ("parquet", "webdataset")
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # Pillow's decompression-bomb threshold
@@ -84,6 +85,23 @@ class VgrEtlOptions(PipelineOptions):
             default=False,
             help="Also store each region's replay pixel tensor (large).",
         )
+        parser.add_argument(
+            "--expectations",
+            default=DEFAULT_DIR,
+            help="Directory (local or gs://) of the Great Expectations suites, one <table>.json per validated table.",
+        )
+        parser.add_argument(
+            "--validation_batch_size",
+            type=int,
+            default=2000,
+            help="Samples per Great Expectations call (a call has a fixed cost of tenths of a second).",
+        )
+        parser.add_argument(
+            "--validation_batch_bytes",
+            type=int,
+            default=64 * 1024 * 1024,
+            help="A batch under image validation is also cut when its image bytes reach this (bounds memory).",
+        )
         parser.add_argument("--jpeg_quality", type=int, default=95, help="JPEG quality of crops of JPEG images.")
         parser.add_argument(
             "--png_compress_level", type=int, default=1, help="zlib level (0-9) of PNG crops of lossless images."
@@ -122,6 +140,8 @@ def check_required(options: VgrEtlOptions) -> None:
         raise ValueError("--max_reject_fraction must be between 0 and 1")
     if options.shard_max_samples < 1 or options.shard_max_bytes < 1:
         raise ValueError("--shard_max_samples and --shard_max_bytes must be positive")
+    if options.validation_batch_size < 1 or options.validation_batch_bytes < 1:
+        raise ValueError("--validation_batch_size and --validation_batch_bytes must be positive")
     if not 90 <= options.jpeg_quality <= 100:
         raise ValueError("--jpeg_quality must be between 90 and 100 (crops must stay faithful)")
     formats_of(options)
@@ -145,5 +165,7 @@ def config_of(options: VgrEtlOptions) -> dict[str, Any]:
         "replay_preset",
         "replay_frame",
         "replay_pixels",
+        "expectations",
+        "validation_batch_size",
     )
     return {k: getattr(options, k) for k in keys}

@@ -1,16 +1,18 @@
 """`build_pipeline`: the stages composed, sources → validation → materialisation → sinks.
 
     input patterns ─ PlanChunks ─┬─ FindDuplicates (ids only) ──────────────┐ (side input)
-                                 └─ ReadSamples ─ ParseSamples ─ ValidateSamples ─ LoadImages
-                                       ─ CropRegions ─ ComputeReplay
+                                 └─ ReadSamples ─ ParseSamples ─ ValidateRecords ─ LoadImages
+                                       ─ ValidateImages ─ DecodeImages ─ CropRegions ─ ComputeReplay
                                        ─┬─ WriteParquetShards ──┐
                                         ├─ WriteWebDatasetShards ┤
                                         ├─ WriteDeadLetters ─────┼─ WriteReport
-                                        └─ outcome counters ─────┘
+                                        └─ outcome counters ─────┤
+    per-expectation counters of the two validation stages ──────────────┘
     unexpected exceptions in any stage ─ ErrorHandler ─ WriteErrorRecords ─┘
 
 Everything from ReadSamples to the writers is one fused chain per chunk: images are decoded once,
-never shuffled, and shards line up with input chunks.
+after validation, never shuffled, and shards line up with input chunks. The validation stages batch
+samples within a bundle (Great Expectations has a fixed cost per call) and keep their order.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from apache_beam.transforms.error_handling import ErrorHandler
 
 from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings
-from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, LoadImages
+from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, DecodeImages, LoadImages
 from beam_pipelines.options import VgrEtlOptions, config_of, formats_of
 from beam_pipelines.sinks.shards import ShardLimits
 from beam_pipelines.sinks.transforms import (
@@ -32,7 +34,8 @@ from beam_pipelines.sinks.transforms import (
     WriteWebDatasetShards,
 )
 from beam_pipelines.sources.transforms import FindDuplicates, ParseSamples, PlanChunks, ReadSamples
-from beam_pipelines.validation.transforms import ValidateSamples
+from beam_pipelines.validation.suites import expectation_infos, load_suites
+from beam_pipelines.validation.transforms import ValidateImages, ValidateRecords
 
 
 def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
@@ -41,16 +44,19 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
     limits = ShardLimits(o.shard_max_samples, o.shard_max_bytes)
     crop_settings = CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)
     replay_config = replay.preset(o.replay_preset, o.replay_frame)
+    suites = load_suites(o.expectations)
+    batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
 
     chunks = p | "PlanChunks" >> PlanChunks(o.source, o.input, o.shard_max_samples)
     duplicates = chunks | "ReadForIds" >> ReadSamples() | "FindDuplicates" >> FindDuplicates()
     with ErrorHandler(WriteErrorRecords(o.output)) as errors:
+        parsed = chunks | "ReadSamples" >> ReadSamples() | "ParseSamples" >> ParseSamples(duplicates, errors)
+        parsed, record_checks = parsed | "ValidateRecords" >> ValidateRecords(suites, *batching)
+        loaded = parsed | "LoadImages" >> LoadImages(o.image_root, o.max_image_pixels, errors)
+        loaded, image_checks = loaded | "ValidateImages" >> ValidateImages(suites, *batching)
         outcomes = (
-            chunks
-            | "ReadSamples" >> ReadSamples()
-            | "ParseSamples" >> ParseSamples(duplicates, errors)
-            | "ValidateSamples" >> ValidateSamples(o.box_units, errors)
-            | "LoadImages" >> LoadImages(o.image_root, o.max_image_pixels, errors)
+            loaded
+            | "DecodeImages" >> DecodeImages(errors)
             | "CropRegions" >> CropRegions(crop_settings, errors)
             | "ComputeReplay" >> ComputeReplay(replay_config, o.replay_pixels, errors)
         )
@@ -61,8 +67,16 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
         shards.append(outcomes | "WriteParquetShards" >> WriteParquetShards(o.output, limits))
     if "webdataset" in formats:
         shards.append(outcomes | "WriteWebDatasetShards" >> WriteWebDatasetShards(o.output, limits))
-    counts = (outcomes | "CountOutcomes" >> CountOutcomes(), error_counts) | "FlattenCounts" >> beam.Flatten()
+    counts = (
+        outcomes | "CountOutcomes" >> CountOutcomes(),
+        error_counts,
+        record_checks,
+        image_checks,
+    ) | "FlattenCounts" >> beam.Flatten()
+    config = {**config_of(o), "replay_preset_json": replay_config.to_json()}
+    expectations = {name: info.to_json() for name, info in expectation_infos(suites).items()}
     _ = {
         "counts": counts,
         "shards": shards | "FlattenShards" >> beam.Flatten(),
-    } | "WriteReport" >> WriteReport(o.output, {**config_of(o), "replay_preset_json": replay_config.to_json()})
+        "outcomes": outcomes,
+    } | "WriteReport" >> WriteReport(o.output, config, expectations)

@@ -45,14 +45,25 @@ class RawRecord:
 
 @dataclass(frozen=True)
 class ErrorInfo:
-    """Why a record was rejected: the stage that found it, a stable check name, a human message."""
+    """Why a record was rejected: the stage that found it, a stable check name, a human message.
+
+    Rejections by a validation suite also name the suite, the Great Expectations type, the column(s)
+    and the offending value, so a reader can find the expectation to edit.
+    """
 
     stage: str
     check: str
     message: str
+    suite: str | None = None
+    expectation: str | None = None
+    column: str | None = None
+    value: Any = None
 
-    def to_json(self) -> dict[str, str]:
-        return {"stage": self.stage, "check": self.check, "message": self.message}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"stage": self.stage, "check": self.check, "message": self.message}
+        if self.suite is not None:
+            out.update(suite=self.suite, expectation=self.expectation, column=self.column, value=self.value)
+        return out
 
 
 class RejectedError(Exception):
@@ -168,6 +179,7 @@ class Sample:
     steps: tuple[Step, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
     warnings: tuple[str, ...] = ()
+    facts: dict[str, Any] = field(default_factory=dict, compare=False)  # parser observations the suites check
     visual_tokens: tuple[int, int] | None = None  # (base, replay) under the replay preset
     images: tuple[LoadedImage, ...] = ()
     record: Any = field(default=None, repr=False, compare=False)  # the original record, for rejections

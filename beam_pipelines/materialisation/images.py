@@ -5,7 +5,9 @@ ships its images as one). Paths resolve under it as written; for the VisualPRM s
 leading `VisualPRM400K…/` folder dropped and with `images/` put in front (or taken off), because the
 upstream archives unpack in different layouts. The first candidate that exists wins and the rule is
 recorded. Paths that would escape the root (`..`, absolute paths, symlinks pointing outside) are
-rejected before anything is opened. The pixel cap is checked from the header, before decoding.
+rejected before anything is opened. Loading reads the bytes and the header only (the pixel cap is
+checked there); decoding is a later stage, after the suites, so a batch under validation holds bytes,
+not pixels, and each image is decoded exactly once.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import posixpath
 import re
 import warnings
 import zipfile
+from dataclasses import replace
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
 
-from beam_pipelines.records import EncodedImage, LoadedImage, RejectedError
+from beam_pipelines.records import EncodedImage, LoadedImage, RejectedError, Sample
 
 STAGE = "load_image"
+DECODE_STAGE = "decode_image"
 PRM_SOURCES = ("visualprm", "visualprm_raw", "visualprocessbench")
 RULES = ("as_written", "strip_dataset_folder", "add_images_prefix", "strip_images_prefix")
 _EXT = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "MPO": "jpg"}
@@ -125,16 +129,20 @@ class ImageRoot:
         )
 
 
-def decode(data: bytes, path: str, max_pixels: int, rgb: bool) -> tuple[Image.Image | None, str, int, int]:
-    """(pixels or None, format, width, height); the size is checked against the cap before decoding."""
+def _open(data: bytes, path: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise RejectedError(STAGE, "image_too_large", f"image {path!r}: {exc}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise RejectedError(STAGE, "not_an_image", f"image {path!r} is not a readable image: {exc}") from None
+
+
+def probe(data: bytes, path: str, max_pixels: int) -> tuple[str, int, int]:
+    """(format, width, height) from the header alone; the pixel cap is checked here, before any decode."""
+    im = _open(data, path)
     width, height = im.size
     if width * height > max_pixels:
         raise RejectedError(
@@ -142,19 +150,24 @@ def decode(data: bytes, path: str, max_pixels: int, rgb: bool) -> tuple[Image.Im
             "image_too_large",
             f"image {path!r} is {width}x{height} = {width * height} pixels, above --max_image_pixels={max_pixels}",
         )
-    fmt = im.format or ""
+    return im.format or "", width, height
+
+
+def decode(data: bytes, path: str, rgb: bool) -> Image.Image | None:
+    """Decode the whole image (so a truncated file is caught); the RGB pixels when `rgb`, else None."""
+    im = _open(data, path)
     try:
         im.load()
-        pixels = (im if im.mode == "RGB" else im.convert("RGB")) if rgb else None
+        return (im if im.mode == "RGB" else im.convert("RGB")) if rgb else None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise RejectedError(STAGE, "image_unreadable", f"image {path!r} cannot be decoded: {exc}") from None
-    return pixels, fmt, width, height
+        raise RejectedError(DECODE_STAGE, "image_unreadable", f"image {path!r} cannot be decoded: {exc}") from None
 
 
-def load_image(root: ImageRoot, path: str, source: str, max_pixels: int, rgb: bool) -> LoadedImage:
+def load_image(root: ImageRoot, path: str, source: str, max_pixels: int) -> LoadedImage:
+    """The image's bytes and header facts; decoding waits until validation has passed."""
     rule, rel = root.resolve(path, source)
     data = root.read(rel)
-    pixels, fmt, width, height = decode(data, path, max_pixels, rgb)
+    fmt, width, height = probe(data, path, max_pixels)
     ext = _EXT.get(fmt) or posixpath.splitext(rel)[1].lstrip(".").lower() or "bin"
     return LoadedImage(
         path=path,
@@ -162,5 +175,13 @@ def load_image(root: ImageRoot, path: str, source: str, max_pixels: int, rgb: bo
         rule=rule,
         encoded=EncodedImage(data=data, ext=ext, width=width, height=height),
         format=fmt,
-        pixels=pixels,
     )
+
+
+def decode_images(sample: Sample) -> Sample:
+    """Every image decoded once; the first keeps its RGB pixels when the sample has regions to cut."""
+    decoded = tuple(
+        replace(img, pixels=decode(img.encoded.data, img.path, rgb=bool(sample.regions) and i == 0))
+        for i, img in enumerate(sample.images)
+    )
+    return replace(sample, images=decoded)

@@ -1,4 +1,4 @@
-"""Materialisation stages: load (and decode once) every image of a sample, then cut its regions."""
+"""Materialisation stages: load every image of a sample (bytes and header), decode it once, cut its regions."""
 
 from __future__ import annotations
 
@@ -29,8 +29,7 @@ class _LoadImagesFn(SampleStageFn):
 
     def apply(self, sample: Sample) -> Sample:
         loaded = tuple(
-            images.load_image(self.root, path, sample.source, self.max_pixels, rgb=bool(sample.regions) and i == 0)
-            for i, path in enumerate(sample.image_paths)
+            images.load_image(self.root, path, sample.source, self.max_pixels) for path in sample.image_paths
         )
         return replace(sample, images=loaded)
 
@@ -44,6 +43,24 @@ class LoadImages(beam.PTransform):
 
     def expand(self, outcomes):
         return apply_stage(outcomes, "LoadImages", _LoadImagesFn(self.image_root, self.max_pixels), self.errors)
+
+
+class _DecodeFn(SampleStageFn):
+    stage = images.DECODE_STAGE
+
+    def apply(self, sample: Sample) -> Sample:
+        return images.decode_images(sample)
+
+
+class DecodeImages(beam.PTransform):
+    """Each image decoded exactly once, after validation; the pixels feed cropping and replay."""
+
+    def __init__(self, errors: ErrorHandler):
+        super().__init__()
+        self.errors = errors
+
+    def expand(self, outcomes):
+        return apply_stage(outcomes, "DecodeImages", _DecodeFn(), self.errors)
 
 
 class _CropFn(SampleStageFn):

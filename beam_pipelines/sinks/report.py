@@ -102,7 +102,25 @@ def token_economy(stats: dict[str, int], preset_json: str | None) -> dict[str, A
     }
 
 
-def build_report(stats: dict[str, int], shards: list[ShardInfo], config: dict[str, Any]) -> dict[str, Any]:
+def expectation_results(stats: dict[str, int], infos: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """Per expectation: its suite, column, severity, rows evaluated and failed, pass rate."""
+    measured = _nested(stats, "expectation/")
+    out = {}
+    for name, info in infos.items():
+        row = measured.get(f"{info['suite']}/{name}", {})
+        evaluated, failed = row.get("evaluated", 0), row.get("failed", 0)
+        out[name] = {
+            **info,
+            "evaluated": evaluated,
+            "failed": failed,
+            "pass_rate": round(1 - failed / evaluated, 6) if evaluated else None,
+        }
+    return out
+
+
+def build_report(
+    stats: dict[str, int], shards: list[ShardInfo], config: dict[str, Any], expectations: dict[str, dict[str, str]]
+) -> dict[str, Any]:
     accepted, rejected, duplicates = (stats.get(k, 0) for k in ("accepted", "rejected", "duplicates"))
     per_source = _nested(stats, "source/")
     for counts in per_source.values():
@@ -124,6 +142,7 @@ def build_report(stats: dict[str, int], shards: list[ShardInfo], config: dict[st
         "regions_with_replay_marker": stats.get("regions_with_replay_marker", 0),
         "steps": stats.get("steps", 0),
         "warnings": _group(stats, "warning/"),
+        "expectations": expectation_results(stats, expectations),
         "image_resolution": _group(stats, "image_resolution/"),
         "per_source": per_source,
         "per_subset": _nested(stats, "subset/"),

@@ -9,13 +9,17 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from beam_pipelines.records import Rejection
+from beam_pipelines.sinks.pages import preview_page, validation_page
 from beam_pipelines.sinks.parquet import ParquetShardWriterFn
 from beam_pipelines.sinks.report import MergeCounts, build_report, outcome_stats
 from beam_pipelines.sinks.schema import rejection_line
 from beam_pipelines.sinks.shards import AtomicFile, DeadLetterWriterFn, ShardInfo, ShardLimits, join
+from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
 
 REPORT = "report.json"
+VALIDATION_PAGE = "validation/index.html"
+PREVIEW_PAGE = "preview/index.html"
 
 
 class WriteParquetShards(beam.PTransform):
@@ -78,11 +82,17 @@ class WriteErrorRecords(beam.PTransform):
         return infos, rejections | "CountErrors" >> CountOutcomes()
 
 
-def _write_report(_: Any, stats: dict[str, int], shards: list[ShardInfo], output: str, config: dict[str, Any]):
-    report = build_report(stats, shards, config)
-    f = AtomicFile(output, join(output, REPORT))
-    f.write(json.dumps(report, indent=2, sort_keys=False).encode("utf-8") + b"\n")
+def _write(output: str, path: str, text: str) -> None:
+    f = AtomicFile(output, join(output, path))
+    f.write(text.encode("utf-8"))
     f.commit()
+
+
+def _write_report(_: Any, stats, shards: list[ShardInfo], showcase, output: str, config: dict[str, Any], expectations):
+    report = build_report(stats, shards, config, expectations)
+    _write(output, REPORT, json.dumps(report, indent=2, sort_keys=False) + "\n")
+    _write(output, VALIDATION_PAGE, validation_page(report, showcase["examples"]))
+    _write(output, PREVIEW_PAGE, preview_page(report, showcase))
     yield report
 
 
@@ -96,15 +106,19 @@ class CountOutcomes(beam.PTransform):
 
 
 class WriteReport(beam.PTransform):
-    """report.json from partial counter dicts and the published shards: `{"counts": ..., "shards": ...}`."""
+    """report.json and the two HTML pages, from `{"counts": counter dicts, "shards": infos, "outcomes": ...}`.
 
-    def __init__(self, output: str, config: dict[str, Any]):
+    The outcomes are folded by the `Showcase` combiner into the few records the pages show.
+    """
+
+    def __init__(self, output: str, config: dict[str, Any], expectations: dict[str, dict[str, str]]):
         super().__init__()
-        self.output, self.config = output, config
+        self.output, self.config, self.expectations = output, config, expectations
 
     def expand(self, inputs):
         merged = inputs["counts"] | "MergeAll" >> beam.CombineGlobally(MergeCounts())
         shard_list = inputs["shards"] | "ShardList" >> beam.combiners.ToList()
+        showcase = inputs["outcomes"] | "Showcase" >> beam.CombineGlobally(Showcase())
         return (
             merged.pipeline
             | "Once" >> beam.Create([None])
@@ -113,8 +127,10 @@ class WriteReport(beam.PTransform):
                 _write_report,
                 beam.pvalue.AsSingleton(merged),
                 beam.pvalue.AsSingleton(shard_list),
+                beam.pvalue.AsSingleton(showcase),
                 self.output,
                 self.config,
+                self.expectations,
             )
         )
 

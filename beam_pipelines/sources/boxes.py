@@ -3,16 +3,16 @@
 Released VGR-SFT uses upper-case tags, a JSON list of four normalised floats and a trailing `<image>`
 replay marker; the paper's figures use lower-case tags, integer pixels and the `{"bbox_2d": [...],
 "label": ...}` object form. The parser accepts all of them, any whitespace, and boxes after `</think>`.
-Orphan tags and stray `<image>` markers occur in the real files: they become counted warnings. A tag
-pair whose content is not box-like (not `[`, `{` or bare numbers) is treated as two orphan tags.
-A box-like content that is malformed (bad syntax, wrong arity, non-numbers, non-finite) rejects the
-record: it is a box the author meant, and a training loader would choke on it.
+Orphan tags and stray `<image>` markers occur in the real files: they are counted as anomalies, which
+the `vgr_samples` suite turns into warnings. A tag pair whose content is not box-like (not `[`, `{` or
+bare numbers) is treated as two orphan tags. A box-like content that is malformed (bad syntax, wrong
+arity, non-numbers) rejects the record: it is a box the author meant, and a training loader would choke
+on it. Values are not range-checked here (non-finite ones included): that is the `vgr_regions` suite's job.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 
@@ -31,7 +31,7 @@ _WS = re.compile(r"\s+")
 @dataclass(frozen=True)
 class ParsedRegions:
     regions: tuple[Region, ...]
-    warnings: tuple[str, ...]
+    anomalies: tuple[str, ...]  # orphan_sot, orphan_eot, stray_image_marker, in text order
 
 
 def strip_tags(text: str) -> str:
@@ -72,8 +72,6 @@ def parse_box_content(content: str) -> tuple[tuple[float, ...], str | None]:
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise RejectedError(STAGE, "box_type", f"box value {v!r:.40} is not a number")
-        if not math.isfinite(v):
-            raise RejectedError(STAGE, "box_non_finite", f"box value {v!r} is not finite: {body[:80]!r}")
         numbers.append(float(v) if isinstance(v, float) else v)
     return tuple(numbers), label
 
@@ -112,9 +110,9 @@ def _sentence_around(text: str, start: int, end: int) -> str:
 
 
 def parse_regions(text: str) -> ParsedRegions:
-    """All regions of an assistant turn, in order, with the warnings the dirt produced."""
+    """All regions of an assistant turn, in order, with the anomalies the dirt produced."""
     regions: list[Region] = []
-    warnings: list[str] = []
+    anomalies: list[str] = []
     tokens = list(_TOKEN.finditer(text))
     open_sot: re.Match[str] | None = None
     i = 0
@@ -123,15 +121,15 @@ def parse_regions(text: str) -> ParsedRegions:
         tag = (tok.group("tag") or "").lower()
         if tag == "sot":
             if open_sot is not None:
-                warnings.append("orphan_sot")
+                anomalies.append("orphan_sot")
             open_sot = tok
         elif tag == "eot":
             if open_sot is None:
-                warnings.append("orphan_eot")
+                anomalies.append("orphan_eot")
             else:
                 content = text[open_sot.end() : tok.start()]
                 if not _is_box_like(content):
-                    warnings.extend(("orphan_sot", "orphan_eot"))
+                    anomalies.extend(("orphan_sot", "orphan_eot"))
                 else:
                     numbers, label = parse_box_content(content)
                     marker = (
@@ -154,8 +152,8 @@ def parse_regions(text: str) -> ParsedRegions:
                         i += 1
                 open_sot = None
         else:
-            warnings.append("stray_image_marker")
+            anomalies.append("stray_image_marker")
         i += 1
     if open_sot is not None:
-        warnings.append("orphan_sot")
-    return ParsedRegions(tuple(regions), tuple(warnings))
+        anomalies.append("orphan_sot")
+    return ParsedRegions(tuple(regions), tuple(anomalies))

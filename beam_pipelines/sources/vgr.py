@@ -16,23 +16,21 @@ _FINAL = re.compile(r"final\s+answer\s*:", re.IGNORECASE)
 _IMAGE_PLACEHOLDER = re.compile(r"<image>\s*", re.IGNORECASE)
 
 
-def split_reasoning(assistant: str) -> tuple[str, str | None, list[str]]:
-    """(reasoning, final answer, warnings) of an assistant turn; both stripped of region tags."""
-    warnings = []
+def split_reasoning(assistant: str) -> tuple[str, str | None, dict[str, int]]:
+    """(reasoning, final answer, facts) of an assistant turn; text stripped of region tags.
+
+    The facts (think-tag counts, whether a final answer exists) are checked by the `vgr_samples` suite.
+    """
     opens = sum(1 for m in _THINK_TAG.finditer(assistant) if not m.group(1))
     closes = sum(1 for m in _THINK_TAG.finditer(assistant) if m.group(1))
-    if opens != closes:
-        warnings.append("unbalanced_think")
     finals = list(_FINAL.finditer(assistant))
     answer = strip_tags(assistant[finals[-1].end() :]) if finals else None
-    if answer is None:
-        warnings.append("missing_final_answer")
     think = _THINK.search(assistant)
     if think:
         reasoning = strip_tags(think.group(1))
     else:
         reasoning = strip_tags(assistant[: finals[-1].start()] if finals else assistant)
-    return reasoning, answer, warnings
+    return reasoning, answer, {"think_open": opens, "think_close": closes, "final_answer": int(answer is not None)}
 
 
 def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
@@ -44,16 +42,14 @@ def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
         raise RejectedError(STAGE, "missing_turn", "conversations has no 'human' turn")
     if not gpts:
         raise RejectedError(STAGE, "missing_turn", "conversations has no 'gpt' (assistant) turn")
-    warnings: list[str] = []
-    if [role for role, _ in turns] != ["human", "gpt"]:
-        warnings.append("unexpected_turns")
     assistant = gpts[0]
     parsed = parse_regions(assistant)
-    warnings.extend(parsed.warnings)
-    if not parsed.regions:
-        warnings.append("no_regions")
-    reasoning, answer, text_warnings = split_reasoning(assistant)
-    warnings.extend(text_warnings)
+    reasoning, answer, facts = split_reasoning(assistant)
+    facts.update(
+        turn_pattern=",".join(role for role, _ in turns),
+        orphan_tags=sum(w in ("orphan_sot", "orphan_eot") for w in parsed.anomalies),
+        stray_image_markers=parsed.anomalies.count("stray_image_marker"),
+    )
     first = paths[0]
     return Sample(
         sample_id=make_sample_id(SOURCE, paths, turns),
@@ -67,6 +63,6 @@ def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
         response=assistant,
         regions=parsed.regions,
         metadata=metadata_of(record, ("image", "conversations")),
-        warnings=tuple(warnings),
+        facts=facts,
         record=record,
     )

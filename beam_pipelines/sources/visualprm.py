@@ -26,6 +26,7 @@ from beam_pipelines.sources.fields import (
 QUESTION_HEADER = "### Question:\n"
 SOLUTION_HEADER = "\n\n### Solution Process:\n"
 _QUESTION_MARK = "Question:\n\n"
+_CORRECTNESS = {"+": 1, "-": -1}
 
 
 def _subset(provenance: Provenance) -> str:
@@ -38,45 +39,29 @@ def original_question(prompt: str) -> str:
     return body.replace("<image>", "").strip()
 
 
-def parse_conversation(record: dict[str, Any], provenance: Provenance) -> Sample:
-    paths = image_paths(record)
-    turns = conversations(record)
-    warnings = []
-    body = turns
-    if turns and turns[0][0] == "system":
-        body = turns[1:]
-    else:
-        warnings.append("missing_system_prompt")
-    if not body or len(body) % 2:
-        raise RejectedError(
-            STAGE, "conversation_structure", f"expected (human, gpt) pairs after the system turn, got {len(body)} turns"
-        )
-    for i, (role, _) in enumerate(body):
-        expected = "human" if i % 2 == 0 else "gpt"
-        if role != expected:
-            raise RejectedError(
-                STAGE,
-                "conversation_structure",
-                f"turn {i + 1} after the system prompt is '{role}', expected '{expected}'",
-            )
-    first = body[0][1]
+def split_first_turn(first: str) -> tuple[str, str]:
+    """(prompt, step 0) of `### Question:\n{q}\n\n### Solution Process:\n{step0}`; ("", first) without headers."""
     start = first.find(QUESTION_HEADER)
     if start < 0 or SOLUTION_HEADER not in first[start:]:
-        raise RejectedError(
-            STAGE,
-            "question_template",
-            "first human turn lacks '### Question:' / '### Solution Process:' headers",
-        )
-    if first[:start].strip():
-        warnings.append("text_before_question_header")
+        return "", first
     prompt, step0 = first[start + len(QUESTION_HEADER) :].split(SOLUTION_HEADER, 1)
-    step_texts = [step0] + [value for role, value in body[2::2]]
-    labels = [value for role, value in body[1::2]]
-    steps = []
-    for i, (text, label) in enumerate(zip(step_texts, labels, strict=True)):
-        if label not in ("+", "-"):
-            raise RejectedError(STAGE, "invalid_label", f"step {i} label is {label!r:.20}, expected '+' or '-'")
-        steps.append(Step(index=i, text=text, label=label, correctness=1 if label == "+" else -1))
+    return prompt, step0
+
+
+def parse_conversation(record: dict[str, Any], provenance: Provenance) -> Sample:
+    """Steps from the turns read positionally; whether the turns have the official shape (system, then
+    (human, gpt) pairs, the question template, `+`/`-` labels) is the `prm_samples`/`prm_steps` suites' call.
+    """
+    paths = image_paths(record)
+    turns = conversations(record)
+    body = turns[1:] if turns and turns[0][0] == "system" else turns
+    prompt, step0 = split_first_turn(body[0][1]) if body else ("", "")
+    step_texts = [step0] + [value for _, value in body[2::2]]
+    labels = [value for _, value in body[1::2]]
+    steps = tuple(
+        Step(index=i, text=text, label=label if label in _CORRECTNESS else None, correctness=_CORRECTNESS.get(label, 0))
+        for i, (text, label) in enumerate(zip(step_texts, labels, strict=False))
+    )
     return Sample(
         sample_id=make_sample_id("visualprm", paths, turns),
         source="visualprm",
@@ -86,9 +71,8 @@ def parse_conversation(record: dict[str, Any], provenance: Provenance) -> Sample
         question=original_question(prompt),
         answer=None,
         prompt=prompt,
-        steps=tuple(steps),
+        steps=steps,
         metadata=metadata_of(record, ("image", "conversations")),
-        warnings=tuple(warnings),
         record=record,
     )
 
@@ -121,8 +105,6 @@ def parse_raw(record: dict[str, Any], provenance: Provenance) -> Sample:
                 measured=total > 0,
             )
         )
-    if not steps:
-        raise RejectedError(STAGE, "missing_field", "steps_with_score is empty")
     return Sample(
         sample_id=make_sample_id("visualprm_raw", paths, prompt, answer, response, raw_steps),
         source="visualprm_raw",

@@ -1,0 +1,187 @@
+"""What the human-readable pages show: a deterministic sample of outcomes, folded by one combiner.
+
+The preview shows the accepted samples with the smallest hash of their sample_id (so the choice does
+not depend on bundling, worker count or input order) and likewise for rejected records; the
+validation page shows, per check, the failing records with the smallest provenance. The combiner keeps
+at most a few entries per bundle and builds an entry's payload (thumbnails with the boxes drawn, crops,
+text) only when the outcome enters the current top-k, so the cost is a handful of thumbnails per
+bundle and only those few small payloads cross the shuffle.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from typing import Any
+
+import apache_beam as beam
+from PIL import Image, ImageDraw
+
+from beam_pipelines.records import Duplicate, Rejection, Sample
+
+PREVIEW_ACCEPTED = 12
+PREVIEW_REJECTED = 12
+EXAMPLES_PER_CHECK = 3
+THUMB_SIDE = 512
+CROP_SIDE = 160
+_TEXT = 4000
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def data_uri(image: Image.Image, max_side: int) -> str:
+    im = image.convert("RGB")
+    im.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _short(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[:limit] + "…"
+
+
+def _boxed_thumbnail(sample: Sample) -> str | None:
+    if not sample.images:
+        return None
+    first = sample.images[0]
+    image = first.pixels
+    if image is None:
+        image = Image.open(io.BytesIO(first.encoded.data))
+        image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
+    image = image.convert("RGB")
+    width, height = first.encoded.width, first.encoded.height
+    image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    sx, sy = image.width / width, image.height / height
+    draw = ImageDraw.Draw(image)
+    for region in sample.regions:
+        if region.box_px is None:
+            continue
+        x1, y1, x2, y2 = region.box_px
+        draw.rectangle((x1 * sx, y1 * sy, max(x1 * sx, x2 * sx - 1), max(y1 * sy, y2 * sy - 1)), outline="red", width=2)
+        draw.text((x1 * sx + 3, y1 * sy + 1), str(region.region_index), fill="red")
+    return data_uri(image, THUMB_SIDE)
+
+
+def accepted_entry(sample: Sample) -> dict[str, Any]:
+    """What the preview shows of an accepted sample (thumbnails are JPEG data URIs: the page is self-contained)."""
+    regions = []
+    for r in sample.regions:
+        crop = Image.open(io.BytesIO(r.crop.data)) if r.crop is not None else None
+        replay = r.replay or {}
+        regions.append(
+            {
+                "index": r.region_index,
+                "box": [round(v, 4) for v in r.box_norm] if r.box_norm else list(r.box_raw),
+                "box_px": list(r.box_px) if r.box_px else None,
+                "label": r.label,
+                "replay_marker": r.replay_marker,
+                "context": _short(r.context, 400),
+                "crop": data_uri(crop, CROP_SIDE) if crop is not None else None,
+                "replay_grid_box": replay.get("replay_grid_box"),
+                "replay_token_count": replay.get("replay_token_count"),
+            }
+        )
+    tokens = None
+    if sample.visual_tokens is not None:
+        first = sample.regions[0].replay if sample.regions and sample.regions[0].replay else {}
+        tokens = {
+            "base": sample.visual_tokens[0],
+            "replay": sample.visual_tokens[1],
+            "best_resolution": first.get("anyres_best_resolution"),
+        }
+    return {
+        "sample_id": sample.sample_id,
+        "source": sample.source,
+        "subset": sample.subset,
+        "provenance": sample.provenance.to_json(),
+        "question": _short(sample.question, 800),
+        "answer": _short(sample.answer, 300),
+        "text": _short(sample.response if sample.source == "vgr" else None, _TEXT),
+        "image": _boxed_thumbnail(sample),
+        "image_size": [sample.images[0].encoded.width, sample.images[0].encoded.height] if sample.images else None,
+        "regions": regions,
+        "tokens": tokens,
+        "steps": [
+            {"index": s.index, "text": _short(s.text, 300), "label": s.label, "mc_score": s.mc_score}
+            for s in sample.steps
+        ],
+        "warnings": list(sample.warnings),
+    }
+
+
+def rejected_entry(rejection: Rejection) -> dict[str, Any]:
+    record = rejection.raw_line if rejection.raw_line is not None else json.dumps(rejection.record, default=str)
+    return {
+        "sample_id": rejection.sample_id,
+        "source": rejection.source,
+        "provenance": rejection.provenance.to_json(),
+        "errors": [e.to_json() for e in rejection.errors],
+        "excerpt": _short(record, 800),
+    }
+
+
+def _keep(entries: list[tuple[Any, Any]], limit: int) -> list[tuple[Any, Any]]:
+    return sorted(entries, key=lambda e: e[0])[:limit]
+
+
+def _enters(entries: list[tuple[Any, Any]], key: Any, limit: int) -> bool:
+    return len(entries) < limit or key < max(e[0] for e in entries)
+
+
+class Showcase(beam.CombineFn):
+    """Outcomes → {"accepted": [...], "rejected": [...], "examples": {check: [...]}} (bounded, deterministic)."""
+
+    def create_accumulator(self) -> dict[str, Any]:
+        return {"accepted": [], "rejected": [], "examples": {}}
+
+    def add_input(self, acc: dict[str, Any], outcome: Sample | Rejection | Duplicate) -> dict[str, Any]:
+        if isinstance(outcome, Sample):
+            key = _key(outcome.sample_id)
+            if _enters(acc["accepted"], key, PREVIEW_ACCEPTED):
+                acc["accepted"] = _keep([*acc["accepted"], (key, accepted_entry(outcome))], PREVIEW_ACCEPTED)
+            for name in outcome.warnings:
+                self._example(acc, name, outcome.provenance.sort_key(), self._warned, outcome, name)
+        elif isinstance(outcome, Rejection):
+            key = _key(json.dumps(outcome.provenance.sort_key()))
+            if _enters(acc["rejected"], key, PREVIEW_REJECTED):
+                acc["rejected"] = _keep([*acc["rejected"], (key, rejected_entry(outcome))], PREVIEW_REJECTED)
+            for check in dict.fromkeys(e.check for e in outcome.errors):
+                self._example(acc, check, outcome.provenance.sort_key(), rejected_entry, outcome)
+        return acc
+
+    @staticmethod
+    def _warned(sample: Sample, name: str) -> dict[str, Any]:
+        return {
+            "sample_id": sample.sample_id,
+            "source": sample.source,
+            "provenance": sample.provenance.to_json(),
+            "errors": [{"stage": "validate", "check": name, "message": "kept, flagged in the warnings column"}],
+            "excerpt": _short(json.dumps(sample.record, default=str), 800),
+        }
+
+    @staticmethod
+    def _example(acc: dict[str, Any], check: str, key: Any, build, *args: Any) -> None:
+        entries = acc["examples"].setdefault(check, [])
+        if _enters(entries, key, EXAMPLES_PER_CHECK):
+            acc["examples"][check] = _keep([*entries, (key, build(*args))], EXAMPLES_PER_CHECK)
+
+    def merge_accumulators(self, accs) -> dict[str, Any]:
+        out = self.create_accumulator()
+        for acc in accs:
+            out["accepted"] = _keep(out["accepted"] + acc["accepted"], PREVIEW_ACCEPTED)
+            out["rejected"] = _keep(out["rejected"] + acc["rejected"], PREVIEW_REJECTED)
+            for check, entries in acc["examples"].items():
+                out["examples"][check] = _keep(out["examples"].get(check, []) + entries, EXAMPLES_PER_CHECK)
+        return out
+
+    def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "accepted": [e for _, e in acc["accepted"]],
+            "rejected": [e for _, e in acc["rejected"]],
+            "examples": {check: [e for _, e in entries] for check, entries in sorted(acc["examples"].items())},
+        }
