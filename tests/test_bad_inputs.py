@@ -44,12 +44,13 @@ CASES = [
     (
         row_nan := b'{"image": "good.png", "conversations": [{"from": "human", "value": "q"}, '
         b'{"from": "gpt", "value": "<SOT>[NaN, 0.1, 0.5, 0.5]<EOT> Final answer: 1"}]}',
-        "box_non_finite",
+        "box_finite",
     ),
     (json.dumps(row(gpt="<SOT>[0.1, 0.1, 0.5]<EOT> Final answer: 1")).encode(), "box_arity"),
-    (json.dumps(row(gpt="<SOT>[0.5, 0.1, 0.2, 0.5]<EOT> Final answer: 1")).encode(), "box_inverted"),
-    (json.dumps(row(gpt="<SOT>[42, 81, 442, 219]<EOT> Final answer: 1")).encode(), "box_pixel_like"),
-    (json.dumps(row(gpt="<SOT>[0.999, 0.1, 1.0, 0.5]<EOT> Final answer: 1")).encode(), None),  # 1 px: valid
+    (json.dumps(row(gpt="<SOT>[0.5, 0.1, 0.2, 0.5]<EOT> Final answer: 1")).encode(), "x1_before_x2"),
+    (json.dumps(row(gpt="<SOT>[42, 81, 442, 219]<EOT> Final answer: 1")).encode(), "x1_in_unit_range"),
+    (json.dumps(row(gpt="<SOT>[0.999, 0.1, 1.0, 0.5]<EOT> Final answer: 1")).encode(), "min_region_width"),  # 1 px
+    (json.dumps(row(gpt="<SOT>[0.98, 0.1, 1.0, 0.5]<EOT> Final answer: 1")).encode(), None),  # 2 px: valid
 ]
 
 
@@ -87,7 +88,7 @@ def test_each_bad_kind_is_rejected_with_reason_at_its_row(rejected_run):
             assert row_no not in by_row
             continue
         line = by_row[row_no]
-        assert [e["check"] for e in line["errors"]] == [check], (row_no, line["errors"])
+        assert line["errors"][0]["check"] == check, (row_no, line["errors"])
         assert line["errors"][0]["message"] and line["errors"][0]["stage"]
         assert line["provenance"]["input_file"].endswith("vgr.jsonl")
         assert ("raw_line" in line) == (check in ("malformed_json", "non_utf8", "not_an_object"))
@@ -100,6 +101,6 @@ def test_invariant_holds_with_every_kind_of_dirt(rejected_run):
 
 
 def test_pixel_like_message_is_explicit(rejected_run):
-    lines = [x for x in rejected_lines(rejected_run) if x["errors"][0]["check"] == "box_pixel_like"]
+    lines = [x for x in rejected_lines(rejected_run) if x["errors"][0]["check"] == "x1_in_unit_range"]
     assert "pixel coordinates" in lines[0]["errors"][0]["message"]
     assert lines[0]["record"]["image"] == "good.png"

@@ -68,6 +68,9 @@ class SuiteChecker:
         self.tables = [TABLES[name] for name in sorted(suites) if TABLES[name].phase == phase]
         self.context = ephemeral_context()
         datasource = self.context.data_sources.add_pandas("vgr_etl")
+        self.order = {
+            e["meta"]["name"]: i for i, e in enumerate(e for t in self.tables for e in suites[t.name]["expectations"])
+        }
         self.suites = {}
         self.batches = {}
         for table in self.tables:
@@ -118,9 +121,9 @@ class SuiteChecker:
         outcomes: list[Sample | Rejection] = []
         for index, sample in enumerate(samples):
             if index in errors:
-                outcomes.append(sample.reject(*errors[index]))
+                outcomes.append(sample.reject(*sorted(errors[index], key=lambda e: self.order.get(e.check, -1))))
             elif index in warned:
-                names = tuple(dict.fromkeys(warned[index]))
+                names = tuple(sorted(set(warned[index]), key=self.order.__getitem__))
                 outcomes.append(replace(sample, warnings=sample.warnings + names))
             else:
                 outcomes.append(sample)

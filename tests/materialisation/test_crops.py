@@ -56,11 +56,18 @@ def test_zero_area_after_rounding_is_rejected():
     assert err.value.info.check == "empty_region"
 
 
-def test_pixel_units_are_converted_against_the_image():
+def test_pixel_units_are_cut_as_written():
     image = Image.new("RGB", (200, 100))
     out = crop_regions(sample_with(image, "PNG", [(20, 10, 120, 60)], units="pixels"), CropSettings(box_units="pixels"))
     assert out.regions[0].box_px == (20, 10, 120, 60)
-    assert out.regions[0].box_norm == (0.1, 0.1, 0.6, 0.6)
+    assert (out.regions[0].crop.width, out.regions[0].crop.height) == (100, 50)
+
+
+def test_boxes_that_cannot_be_cut_are_rejected_even_if_a_suite_was_relaxed():
+    image = Image.new("RGB", (200, 100))
     with pytest.raises(RejectedError) as err:
-        crop_regions(sample_with(image, "PNG", [(20, 10, 220, 60)], units="pixels"), CropSettings(box_units="pixels"))
-    assert err.value.info.check == "box_out_of_range"
+        crop_regions(sample_with(image, "PNG", [(0.6, 0.1, 0.3, 0.5)]), CropSettings())
+    assert err.value.info.check == "empty_region"
+    with pytest.raises(RejectedError) as err:
+        crop_regions(sample_with(image, "PNG", [(0.1, float("nan"), 0.3, 0.5)]), CropSettings())
+    assert err.value.info.check == "box_not_finite"

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from beam_pipelines.materialisation.images import ImageRoot, candidates, check_relative, decode, load_image
+from beam_pipelines.materialisation.images import ImageRoot, candidates, check_relative, decode, load_image, probe
 from beam_pipelines.records import RejectedError
 
 
@@ -56,26 +56,30 @@ def test_zip_root_is_read_in_place(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("images/Geo/a.png", png_bytes((30, 40)))
     root = ImageRoot(str(archive))
-    img = load_image(root, "VisualPRM400K-v1.1-Raw/Geo/a.png", "visualprm_raw", 10**6, rgb=False)
+    img = load_image(root, "VisualPRM400K-v1.1-Raw/Geo/a.png", "visualprm_raw", 10**6)
     assert (img.rule, img.encoded.width, img.encoded.height, img.encoded.ext) == ("add_images_prefix", 30, 40, "png")
+    assert img.pixels is None  # header only: decoding waits until validation has passed
     root.close()
 
 
-def test_decode_rejections():
+def test_probe_and_decode_rejections():
     data = png_bytes((100, 100))
     with pytest.raises(RejectedError) as err:
-        decode(data, "a.png", max_pixels=5000, rgb=True)
+        probe(data, "a.png", max_pixels=5000)
     assert err.value.info.check == "image_too_large"
     with pytest.raises(RejectedError) as err:
-        decode(b"not an image", "a.png", 10**6, True)
+        probe(b"not an image", "a.png", 10**6)
     assert err.value.info.check == "not_an_image"
+    truncated = data[: len(data) // 2]
+    assert probe(truncated, "a.png", 10**6) == ("PNG", 100, 100)  # the header is intact
     with pytest.raises(RejectedError) as err:
-        decode(data[: len(data) // 2], "a.png", 10**6, True)
-    assert err.value.info.check in ("image_unreadable", "not_an_image")
+        decode(truncated, "a.png", rgb=False)
+    assert (err.value.info.stage, err.value.info.check) == ("decode_image", "image_unreadable")
 
 
 def test_decode_converts_to_rgb_without_exif_transpose():
     buf = io.BytesIO()
     Image.new("L", (7, 3), 128).save(buf, format="PNG")
-    pixels, fmt, w, h = decode(buf.getvalue(), "g.png", 10**6, rgb=True)
-    assert (pixels.mode, fmt, w, h) == ("RGB", "PNG", 7, 3)
+    assert probe(buf.getvalue(), "g.png", 10**6) == ("PNG", 7, 3)
+    assert decode(buf.getvalue(), "g.png", rgb=True).mode == "RGB"
+    assert decode(buf.getvalue(), "g.png", rgb=False) is None

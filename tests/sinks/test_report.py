@@ -17,7 +17,16 @@ def test_outcomes_fold_into_the_invariant():
     acc = fn.create_accumulator()
     for o in outcomes:
         acc = fn.add_input(acc, outcome_stats(o))
-    report = build_report(fn.extract_output(acc), [ShardInfo("webdataset", "x.tar", 1, 10)], {})
+    acc = fn.add_input(acc, {"expectation/vgr_regions/x1_before_x2/evaluated": 4})
+    acc = fn.add_input(
+        acc, {"expectation/vgr_regions/x1_before_x2/evaluated": 3, "expectation/vgr_regions/x1_before_x2/failed": 1}
+    )
+    info = {"suite": "vgr_regions", "type": "t", "column": "x2,x1", "severity": "error", "description": "d"}
+    unused = {**info, "suite": "images"}
+    stats = fn.extract_output(acc)
+    report = build_report(stats, [ShardInfo("webdataset", "x.tar", 1, 10)], {}, {"x1_before_x2": info, "fmt": unused})
+    assert report["expectations"]["x1_before_x2"] == {**info, "evaluated": 7, "failed": 1, "pass_rate": round(6 / 7, 6)}
+    assert report["expectations"]["fmt"]["evaluated"] == 0 and report["expectations"]["fmt"]["pass_rate"] is None
     assert (report["input_records"], report["accepted"], report["rejected"], report["duplicates"]) == (3, 1, 1, 1)
     assert report["rejected_by_check"] == {"box_inverted": 1}
     assert report["warnings"] == {"orphan_sot": 2}

@@ -14,7 +14,7 @@ def test_released_form_with_replay_marker():
     assert [r.box_raw for r in parsed.regions] == [(0.58, 0.34, 0.92, 0.53)]
     assert parsed.regions[0].replay_marker is True
     assert parsed.regions[0].context == "For 2016, the green bar is 29%."
-    assert parsed.warnings == ()
+    assert parsed.anomalies == ()
 
 
 def test_lower_case_tags_whitespace_and_no_marker():
@@ -26,7 +26,7 @@ def test_lower_case_tags_whitespace_and_no_marker():
 def test_marker_after_whitespace_counts_as_replay():
     parsed = parse_regions("a <SOT>[0.1,0.2,0.3,0.4]<EOT>\n <image> b")
     assert parsed.regions[0].replay_marker is True
-    assert parsed.warnings == ()
+    assert parsed.anomalies == ()
 
 
 def test_bbox_2d_object_form_keeps_label():
@@ -41,7 +41,7 @@ def test_boxes_after_think_are_parsed():
 
 
 @pytest.mark.parametrize(
-    ("text", "warnings"),
+    ("text", "anomalies"),
     [
         ("a <SOT> b", ("orphan_sot",)),
         ("a <EOT> b", ("orphan_eot",)),
@@ -50,8 +50,13 @@ def test_boxes_after_think_are_parsed():
         ("<SOT> x <SOT>[0.1,0.1,0.2,0.2]<EOT>", ("orphan_sot",)),
     ],
 )
-def test_dirt_becomes_counted_warnings(text, warnings):
-    assert parse_regions(text).warnings == warnings
+def test_dirt_becomes_counted_anomalies(text, anomalies):
+    assert parse_regions(text).anomalies == anomalies
+
+
+def test_non_finite_values_are_parsed_for_the_suite_to_judge():
+    numbers, _ = parse_box_content("[0.1, NaN, 0.3, Infinity]")
+    assert numbers[0] == 0.1 and numbers[1] != numbers[1] and numbers[3] == float("inf")
 
 
 @pytest.mark.parametrize(
@@ -59,8 +64,6 @@ def test_dirt_becomes_counted_warnings(text, warnings):
     [
         ("[0.1, 0.2, 0.3]", "box_arity"),
         ("[0.1, 0.2, 0.3, 0.4, 0.5]", "box_arity"),
-        ("[0.1, NaN, 0.3, 0.4]", "box_non_finite"),
-        ("[0.1, Infinity, 0.3, 0.4]", "box_non_finite"),
         ('["a", 0.2, 0.3, 0.4]', "box_type"),
         ("[true, 0.2, 0.3, 0.4]", "box_type"),
         ("[0.1, 0.2, 0.3, 0.4", "box_syntax"),
