@@ -22,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_pipelines.options import VgrEtlOptions, check_required, unknown_flags
 from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.sinks.shards import TMP_DIR, AtomicFile, join
-from beam_pipelines.sinks.transforms import REPORT, read_report
+from beam_pipelines.sinks.transforms import PREVIEW_PAGE, REPORT, VALIDATION_PAGE, read_report
 
 LOCAL_RUNNER = "FnApiRunner"  # the DirectRunner first tries to download the Prism binary
 OUTPUT_PARTS = ("parquet", "webdataset", "rejected", "validation", "preview", TMP_DIR, REPORT)
@@ -112,7 +112,7 @@ def summary(report: dict[str, Any], output: str) -> str:
         f"{report['rejected']} rejected ({checks}), {report['duplicates']} duplicates, "
         f"{report['regions']} regions in {report['wall_time_s']:.1f}s\n"
         f"  outputs: {output}/parquet, {output}/webdataset, {output}/rejected\n"
-        f"  report:  {join(output, REPORT)}"
+        f"  report:  {join(output, REPORT)}, {join(output, VALIDATION_PAGE)}, {join(output, PREVIEW_PAGE)}"
     )
 
 

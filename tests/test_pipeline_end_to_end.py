@@ -122,6 +122,8 @@ def test_rerun_with_inputs_reordered_and_two_workers_gives_identical_files(demo,
         == 0
     )
     assert digest_tree(out) == digest_tree(outputs / "vgr")
+    again, first = report_of(out), report_of(outputs / "vgr")
+    assert again["expectations"] == first["expectations"] and again["warnings"] == first["warnings"]
 
 
 def test_shard_targets_split_outputs(demo, tmp_path):
