@@ -21,6 +21,7 @@ class _LoadImagesFn(SampleStageFn):
         self.max_pixels = max_pixels
 
     def setup(self) -> None:
+        super().setup()
         self.root = images.ImageRoot(self.image_root)
         Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, self.max_pixels)
 

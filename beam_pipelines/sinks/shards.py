@@ -22,6 +22,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from beam_pipelines.records import Rejection, Sample
 from beam_pipelines.sinks.schema import rejection_line
+from beam_pipelines.stages import StageClock
 
 TMP_DIR = "_tmp"
 
@@ -108,6 +109,9 @@ class ChunkWriterFn(beam.DoFn):
         self.output = output
         self.limits = limits
 
+    def setup(self) -> None:
+        self.clock = StageClock(f"write_{self.kind}")
+
     def start_bundle(self) -> None:
         self._chunk: str | None = None
         self._part = 0
@@ -133,7 +137,8 @@ class ChunkWriterFn(beam.DoFn):
             yield from self._close()
             self._part += 1
             self.open_shard(f"{chunk}-{self._part:03d}")
-        self.write(element)
+        with self.clock:
+            self.write(element)
         self._rows += 1
         self._bytes += size
 
@@ -143,7 +148,9 @@ class ChunkWriterFn(beam.DoFn):
 
     def _close(self):
         if self._chunk is not None and self._rows:
-            yield from self.close_shard()
+            with self.clock:
+                infos = list(self.close_shard())
+            yield from infos
         self._rows = self._bytes = 0
 
     def open_shard(self, name: str) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 
-from beam_pipelines.records import Duplicate, Provenance, RawRecord, RejectedError
+from beam_pipelines.records import Duplicate, Provenance, RawRecord, RejectedError, Rejection
 from beam_pipelines.sources import parse_raw, raw_rejection
 from beam_pipelines.sources.readers import expand_pattern, list_units, plan_chunks, read_chunk
-from beam_pipelines.stages import apply_stage
+from beam_pipelines.stages import StageClock, apply_stage
 
 
 class PlanChunks(beam.PTransform):
@@ -93,11 +93,17 @@ class FindDuplicates(beam.PTransform):
 class _ParseFn(beam.DoFn):
     stage = "parse"
 
+    def setup(self) -> None:
+        self.clock = StageClock(self.stage)
+
     def process(self, raw: RawRecord, duplicates: dict[str, Any]):
-        try:
-            sample = parse_raw(raw)
-        except RejectedError as exc:
-            yield raw_rejection(raw, exc)
+        with self.clock:
+            try:
+                sample = parse_raw(raw)
+            except RejectedError as exc:
+                sample = raw_rejection(raw, exc)
+        if isinstance(sample, Rejection):
+            yield sample
             return
         kept = duplicates.get(sample.sample_id)
         if kept is not None and tuple(kept) != raw.provenance.sort_key():

@@ -17,6 +17,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipelines.records import Sample
+from beam_pipelines.stages import StageClock
 from beam_pipelines.validation.boxes import normalise_boxes
 from beam_pipelines.validation.checker import SuiteChecker
 from beam_pipelines.validation.tables import IMAGES, RECORDS
@@ -40,6 +41,7 @@ class _ValidateBatchFn(beam.DoFn):
 
     def setup(self) -> None:
         self.checker = SuiteChecker(self.suites, self.phase, self.box_units)
+        self.clock = StageClock(f"validate_{self.phase}")
 
     def start_bundle(self) -> None:
         self.buffer: list[Any] = []
@@ -65,9 +67,10 @@ class _ValidateBatchFn(beam.DoFn):
         buffer, self.buffer = self.buffer, []
         self.buffered_bytes = self.buffered_samples = 0
         samples = [o for o in buffer if isinstance(o, Sample)]
-        if self.phase == IMAGES:
-            samples = [normalise_boxes(s, self.box_units) for s in samples]
-        checked, stats = self.checker.check(samples) if samples else ([], {})
+        with self.clock:
+            if self.phase == IMAGES:
+                samples = [normalise_boxes(s, self.box_units) for s in samples]
+            checked, stats = self.checker.check(samples) if samples else ([], {})
         verdicts = iter(checked)
         for outcome in buffer:
             yield next(verdicts) if isinstance(outcome, Sample) else outcome
