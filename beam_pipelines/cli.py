@@ -18,11 +18,13 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
 
 from beam_pipelines.options import VgrEtlOptions, check_required, unknown_flags
 from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.sinks.shards import TMP_DIR, AtomicFile, join
 from beam_pipelines.sinks.transforms import PREVIEW_PAGE, REPORT, VALIDATION_PAGE, read_report
+from beam_pipelines.stages import TIMING_NAMESPACE
 
 LOCAL_RUNNER = "FnApiRunner"  # the DirectRunner first tries to download the Prism binary
 OUTPUT_PARTS = ("parquet", "webdataset", "rejected", "validation", "preview", TMP_DIR, REPORT)
@@ -82,12 +84,14 @@ def run_pipeline(argv: list[str]) -> dict[str, Any] | None:
         pipeline.run()
         return None
     prepare_output(o.output)
-    pipeline.run().wait_until_finish()
+    result = pipeline.run()
+    result.wait_until_finish()
     _remove(join(o.output, TMP_DIR))
     report = read_report(o.output)
     report["wall_time_s"] = round(time.time() - started, 3)
     report["started_at"] = datetime.fromtimestamp(started, UTC).isoformat()
     report["finished_at"] = datetime.now(UTC).isoformat()
+    report["stage_time_s"] = stage_times(result)
     report["invariant_holds"] = (
         report["input_records"] == report["accepted"] + report["rejected"] + report["duplicates"]
     )
@@ -103,6 +107,15 @@ def run_pipeline(argv: list[str]) -> dict[str, Any] | None:
             report,
         )
     return report
+
+
+def stage_times(result: beam.runners.runner.PipelineResult) -> dict[str, float]:
+    """Seconds of work per stage (summed over workers), from the stages' Beam counters."""
+    query = result.metrics().query(MetricsFilter().with_namespace(TIMING_NAMESPACE))
+    totals: dict[str, int] = {}
+    for counter in query["counters"]:
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (counter.committed or 0)
+    return {name: round(us / 1e6, 3) for name, us in sorted(totals.items())}
 
 
 def summary(report: dict[str, Any], output: str) -> str:

@@ -1,0 +1,179 @@
+"""`python -m benchmarks.run [--quick] [--vgr N] [--prm N]`: the pipeline against a bare loop, same data.
+
+Measures, on one generated dataset (`benchmarks.data`): the full pipeline on the local runner with 1 and
+2 workers, the floor loop (`benchmarks.floor`), decode-only time, the pipeline's per-stage work time (its
+Beam counters), and the peak resident memory of a 1-worker run at 1× and 10× the records. Ratios are
+what to compare across machines. Writes `benchmarks/results/latest.json` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import apache_beam
+
+from benchmarks.data import BenchData, generate
+from benchmarks.floor import decode_only, run_floor
+
+RESULTS = Path(__file__).parent / "results"
+SOURCES = (("vgr", "vgr_input"), ("visualprm_raw", "prm_input"))
+TWO_WORKERS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    if os.path.exists("/proc/cpuinfo"):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory, 1),
+        "python": platform.python_version(),
+        "apache_beam": apache_beam.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def run_cli_subprocess(argv: list[str]) -> dict[str, Any]:
+    """One pipeline run in a fresh interpreter: its report and its peak RSS (the process and its workers)."""
+    code = (
+        "import json, resource, sys\n"
+        "from beam_pipelines.cli import run_pipeline\n"
+        "report = run_pipeline(sys.argv[1:])\n"
+        "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "print(json.dumps({'report': report, 'peak_rss_kib': peak}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv, "--runner=FnApiRunner"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def pipeline(data: BenchData, work: Path, name: str, extra: list[str]) -> dict[str, Any]:
+    samples = seconds = images = 0.0
+    stages: dict[str, float] = {}
+    peak = 0
+    for source, _ in SOURCES:
+        result = run_cli_subprocess([*data.argv(source, str(work / f"{name}-{source}")), *extra])
+        report = result["report"]
+        samples += report["accepted"]
+        images += sum(report["image_resolution"].values())
+        seconds += report["wall_time_s"]
+        for stage, value in report["stage_time_s"].items():
+            stages[stage] = round(stages.get(stage, 0.0) + value, 3)
+        peak = max(peak, result["peak_rss_kib"])
+    return {"samples": samples, "images": images, "seconds": round(seconds, 3), "stages": stages, "peak_rss_kib": peak}
+
+
+def floor(data: BenchData, work: Path) -> dict[str, Any]:
+    samples = images = seconds = 0.0
+    for source, attr in SOURCES:
+        result = run_floor(source, getattr(data, attr), data.image_root, str(work / f"floor-{source}"))
+        samples, images, seconds = samples + result["samples"], images + result["images"], seconds + result["seconds"]
+    return {"samples": samples, "images": images, "seconds": round(seconds, 3)}
+
+
+def measure(n_vgr: int, n_prm: int, work: Path, data_dir: Path) -> dict[str, Any]:
+    data = generate(data_dir, n_vgr, n_prm)
+    base = floor(data, work)
+    decode = [decode_only(getattr(data, attr), data.image_root) for _, attr in SOURCES]
+    decode_images = sum(d["images"] for d in decode)
+    decode_seconds = sum(d["seconds"] for d in decode)
+    one = pipeline(data, work, "p1", [])
+    two = pipeline(data, work, "p2", TWO_WORKERS)
+    big = pipeline(generate(data_dir, n_vgr, n_prm, scale=10), work, "p10x", [])
+    stage_total = sum(one["stages"].values()) or 1.0
+    validation = sum(v for k, v in one["stages"].items() if k.startswith("validate"))
+    rate = lambda r: r["samples"] / r["seconds"]  # noqa: E731
+    return {
+        "dataset": {"vgr_samples": data.n_vgr, "prm_samples": data.n_prm, "images": data.images},
+        "floor_samples_per_s": round(rate(base), 2),
+        "floor_images_per_s": round(base["images"] / base["seconds"], 2),
+        "decode_only_images_per_s": round(decode_images / decode_seconds, 2),
+        "pipeline_1w_samples_per_s": round(rate(one), 2),
+        "pipeline_1w_images_per_s": round(one["images"] / one["seconds"], 2),
+        "pipeline_2w_samples_per_s": round(rate(two), 2),
+        "pipeline_2w_images_per_s": round(two["images"] / two["seconds"], 2),
+        "ratio_pipeline_to_floor": round(rate(one) / rate(base), 3),
+        "scaling_2w_over_1w": round(rate(two) / rate(one), 3),
+        "peak_rss_1x_mib": round(one["peak_rss_kib"] / 1024, 1),
+        "peak_rss_10x_mib": round(big["peak_rss_kib"] / 1024, 1),
+        "peak_rss_ratio_10x": round(big["peak_rss_kib"] / one["peak_rss_kib"], 3),
+        "pipeline_10x_samples_per_s": round(rate(big), 2),
+        "stage_seconds_1w": one["stages"],
+        "stage_share_of_wall_1w": {k: round(v / one["seconds"], 3) for k, v in one["stages"].items()},
+        "validation_share_of_wall_1w": round(validation / one["seconds"], 3),
+        "validation_share_of_stage_work_1w": round(validation / stage_total, 3),
+        "seconds": {
+            "floor": base["seconds"],
+            "decode_only": round(decode_seconds, 3),
+            "pipeline_1w": one["seconds"],
+            "pipeline_2w": two["seconds"],
+            "pipeline_10x": big["seconds"],
+        },
+        "machine": machine(),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    rows = [
+        ("floor loop", result["floor_samples_per_s"], result["floor_images_per_s"]),
+        ("decode only", "", result["decode_only_images_per_s"]),
+        ("pipeline, 1 worker", result["pipeline_1w_samples_per_s"], result["pipeline_1w_images_per_s"]),
+        ("pipeline, 2 workers", result["pipeline_2w_samples_per_s"], result["pipeline_2w_images_per_s"]),
+    ]
+    lines = [f"{'':24}{'samples/s':>12}{'images/s':>12}"]
+    lines += [f"{name:24}{s!s:>12}{i!s:>12}" for name, s, i in rows]
+    lines += [
+        f"pipeline / floor          {result['ratio_pipeline_to_floor']}  (target >= 0.8)",
+        f"2 workers / 1 worker      {result['scaling_2w_over_1w']}  (target >= 1.7 on 2 cores)",
+        f"peak RSS 10x / 1x         {result['peak_rss_ratio_10x']}  ({result['peak_rss_1x_mib']} -> "
+        f"{result['peak_rss_10x_mib']} MiB; target <= 1.3)",
+        f"validation share of wall  {result['validation_share_of_wall_1w']}  (target < 0.15)",
+        "stage seconds (1 worker): " + ", ".join(f"{k} {v}" for k, v in result["stage_seconds_1w"].items()),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke check in under a minute")
+    parser.add_argument("--vgr", type=int, default=1200, help="VGR samples (default 1200)")
+    parser.add_argument("--prm", type=int, default=400, help="VisualPRM400K-Raw samples (default 400)")
+    parser.add_argument("--data", default=None, help="where to keep the generated data (reused across runs)")
+    parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="result JSON path")
+    args = parser.parse_args(argv)
+    n_vgr, n_prm = (40, 12) if args.quick else (args.vgr, args.prm)
+    data_dir = Path(args.data or Path(tempfile.gettempdir()) / f"vgr-etl-bench-{n_vgr}-{n_prm}")
+    work = Path(tempfile.mkdtemp(prefix="vgr-etl-bench-out-"))
+    try:
+        result = {"quick": args.quick, **measure(n_vgr, n_prm, work, data_dir)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
