@@ -35,7 +35,7 @@ class GroundingModelHandler(ModelHandler[ScoringExample, PredictionResult, Any])
         from beam_pipelines.scoring.model import GroundingModel
 
         s = self.settings
-        return GroundingModel(s.model, s.device, s.dtype, s.batch_size, s.replay.pool_replay if s.replay else 1)
+        return GroundingModel.load(s.model, s.device, s.dtype, s.batch_size, s.replay.pool_replay if s.replay else 1)
 
     def run_inference(
         self, batch: Sequence[ScoringExample], model: Any, inference_args: dict[str, Any] | None = None

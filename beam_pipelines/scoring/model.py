@@ -45,18 +45,23 @@ def pool_cells(cells: torch.Tensor, pool: int) -> torch.Tensor:
 class GroundingModel:
     """A CLIP model on one device, loaded once per process (or once per machine when shared)."""
 
-    def __init__(self, spec: ModelSpec, device: str, dtype: str, batch_size: int, pool: int):
-        if device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("--score_device cuda, but torch sees no CUDA device on this worker")
+    def __init__(self, model: CLIPModel, spec: ModelSpec, device: str, dtype: str, batch_size: int, pool: int):
         self.device = torch.device(device)
         self.dtype = DTYPES[dtype]
         self.batch_size = batch_size
         self.pool = pool
-        hf_logging.disable_progress_bar()  # one bar per worker process is noise in job logs
-        model = CLIPModel.from_pretrained(local_copy(spec.path), dtype=self.dtype)
-        self.model = model.eval().to(self.device)
+        self.model = model.eval().to(self.device, self.dtype)
         self.mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1)
+
+    @classmethod
+    def load(cls, spec: ModelSpec, device: str, dtype: str, batch_size: int, pool: int) -> GroundingModel:
+        """From the model directory (a local copy of it when remote), as the RunInference handler does."""
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--score_device cuda, but torch sees no CUDA device on this worker")
+        hf_logging.disable_progress_bar()  # one bar per worker process is noise in job logs
+        model = CLIPModel.from_pretrained(local_copy(spec.path), dtype=DTYPES[dtype])
+        return cls(model, spec, device, dtype, batch_size, pool)
 
     def _pixels(self, images: np.ndarray) -> torch.Tensor:
         """uint8 [N, H, W, 3] on the host → normalised [N, 3, H, W] in the compute dtype on the device."""

@@ -53,7 +53,7 @@ def _batch(spec, n: int, seed: int = 0) -> ModelBatch:
 def test_scores_are_clips_own_cosine_similarity(tiny_clip):
     spec = read_spec(tiny_clip)
     batch = _batch(spec, 5)
-    scores = GroundingModel(spec, "cpu", "float32", 8, 2).infer(batch).scores
+    scores = GroundingModel.load(spec, "cpu", "float32", 8, 2).infer(batch).scores
     model = transformers.CLIPModel.from_pretrained(tiny_clip).eval()
     mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
     pixels = ((batch.crops.astype(np.float32) / 255 - mean) / std).transpose(0, 3, 1, 2)
@@ -71,8 +71,8 @@ def test_scores_are_clips_own_cosine_similarity(tiny_clip):
 def test_scores_are_deterministic_and_agree_across_batch_sizes(tiny_clip):
     spec = read_spec(tiny_clip)
     batch = _batch(spec, 11, seed=1)
-    by8 = GroundingModel(spec, "cpu", "float32", 8, 2)
-    one = GroundingModel(spec, "cpu", "float32", 1, 2).infer(batch).scores
+    by8 = GroundingModel.load(spec, "cpu", "float32", 8, 2)
+    one = GroundingModel.load(spec, "cpu", "float32", 1, 2).infer(batch).scores
     assert np.array_equal(by8.infer(batch).scores, by8.infer(batch).scores)
     # float GEMMs are not bit-identical across batch shapes (observed up to ~5e-7 on CPU)
     np.testing.assert_allclose(by8.infer(batch).scores, one, atol=1e-5)
@@ -85,7 +85,7 @@ def test_replay_features_are_pooled_penultimate_patch_tokens_of_the_stitched_til
     cuts = ((0, (20, 10, 27, 35)), (0, (0, 0, 1, 1)))
     base = _batch(spec, 2)
     batch = ModelBatch(base.crops, base.input_ids, base.attention_mask, tiles, ((2, 3),), cuts)
-    features = GroundingModel(spec, "cpu", "float32", 4, 2).infer(batch).features
+    features = GroundingModel.load(spec, "cpu", "float32", 4, 2).infer(batch).features
     assert [f.shape for f in features] == [(13 * 4, 32), (1, 32)] and features[0].dtype == np.float16
     model = transformers.CLIPModel.from_pretrained(tiny_clip_336).eval()
     mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
