@@ -95,3 +95,14 @@ def test_replay_features_are_pooled_penultimate_patch_tokens_of_the_stitched_til
     tile0 = hidden[0, 1:, :].reshape(24, 24, 32).numpy()  # canvas cells rows 0-23, columns 0-23
     np.testing.assert_allclose(features[1][0].astype(np.float32), tile0[0, 0], atol=2e-3)
     np.testing.assert_allclose(features[0][0].astype(np.float32), tile0[10:12, 20:22].mean(axis=(0, 1)), atol=2e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype, atol", [("float32", 1e-4), ("float16", 1e-2), ("bfloat16", 3e-2)])
+def test_cuda_scores_match_the_cpu_ones(tiny_clip, dtype, atol):
+    spec = read_spec(tiny_clip)
+    batch = _batch(spec, 9, seed=3)
+    cpu = GroundingModel.load(spec, "cpu", "float32", 8, 2).infer(batch).scores
+    cuda = GroundingModel.load(spec, "cuda", dtype, 8, 2).infer(batch).scores
+    assert cuda.dtype == np.float32 and np.isfinite(cuda).all()
+    np.testing.assert_allclose(cuda, cpu, atol=atol)

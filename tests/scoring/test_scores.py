@@ -1,12 +1,25 @@
 """Attaching scores, the per-sample summary, the threshold check and failed batches: pure functions."""
 
+from collections import Counter
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from beam_pipelines.records import Duplicate, Provenance, Region, RejectedError, Rejection, Sample
+from beam_pipelines.records import (
+    Duplicate,
+    EncodedImage,
+    LoadedImage,
+    Provenance,
+    Region,
+    RejectedError,
+    Rejection,
+    Sample,
+)
 from beam_pipelines.scoring.batch import SampleScores
 from beam_pipelines.scoring.prepare import RegionInputs, ScoringExample
 from beam_pipelines.scoring.scores import BELOW_MIN, attach, check_threshold, failed_batch, summary
+from beam_pipelines.sinks.report import grounding, outcome_stats
 
 PROV = Provenance("in.jsonl", 3, "chunk")
 
@@ -64,3 +77,20 @@ def test_failed_batch_rejects_its_samples_and_keeps_the_rest():
     assert out[1] is rejection and out[2] is duplicate
     assert out[0].sample_id == "vgr-x" and out[0].errors[0].check == "inference_failed"
     assert out[0].errors[0].message.startswith("IndexError: ")
+
+
+def test_report_counters_give_the_grounding_summary():
+    image = LoadedImage("a.png", "a.png", "as_written", EncodedImage(b"", "png", 4, 4), "PNG")
+    stats = Counter()
+    for sample in (_sample(0.5, 0.1), _sample(0.3), _sample(None)):
+        stats.update(outcome_stats(replace(sample, images=(image,))))
+    stats.update({"check/grounding_score_below_min": 2, "warning/grounding_score_below_min": 1})
+    assert grounding(stats) == {
+        "samples_scored": 2,
+        "regions_scored": 3,
+        "mean_region_score": 0.3,
+        "below_min_rejected": 2,
+        "below_min_flagged": 1,
+        "inference_failed": 0,
+    }
+    assert grounding(Counter())["mean_region_score"] is None
