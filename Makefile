@@ -18,7 +18,7 @@ $(VENV)/.installed: $(VENV)/.created pyproject.toml
 	@touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,scoring]"
 	@touch $@
 
 install: $(VENV)/.installed

@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentP
 
 from beam_pipelines.materialisation.replay import DEFAULT_PRESET, FRAMES, PRESETS
 from beam_pipelines.records import SOURCES
+from beam_pipelines.scoring.spec import DEVICES, DTYPES, SEVERITIES
 from beam_pipelines.validation.boxes import UNITS
 from beam_pipelines.validation.suites import DEFAULT_DIR
 
@@ -106,6 +107,48 @@ class VgrEtlOptions(PipelineOptions):
         parser.add_argument(
             "--png_compress_level", type=int, default=1, help="zlib level (0-9) of PNG crops of lossless images."
         )
+        parser.add_argument(
+            "--score_model",
+            default=None,
+            help="Turns on scoring: a Hugging Face CLIP model directory (local or gs://), e.g. CLIP ViT-L/14@336.",
+        )
+        parser.add_argument("--score_device", choices=DEVICES, default="cpu", help="Device the scoring model runs on.")
+        parser.add_argument(
+            "--score_dtype",
+            choices=DTYPES,
+            default=None,
+            help="Compute dtype (default float32 on cpu, float16 on cuda).",
+        )
+        parser.add_argument("--score_batch_size", type=int, default=32, help="Crops (and tiles) per forward pass.")
+        parser.add_argument(
+            "--score_model_copies",
+            type=int,
+            default=None,
+            help="Model copies per machine, shared by its SDK processes (default: 1 on cuda, one per process on cpu).",
+        )
+        parser.add_argument(
+            "--score_accelerator",
+            default=None,
+            help="Resource hint of the scoring step, e.g. 'type:nvidia-l4;count:1;install-nvidia-driver'.",
+        )
+        parser.add_argument(
+            "--min_grounding_score",
+            type=float,
+            default=None,
+            help="Samples whose lowest region grounding score is below this are rejected or flagged.",
+        )
+        parser.add_argument(
+            "--grounding_severity",
+            choices=SEVERITIES,
+            default="error",
+            help="error: below-minimum samples go to rejected/; warning: kept with a warning.",
+        )
+        parser.add_argument(
+            "--replay_features",
+            action="store_true",
+            default=False,
+            help="With --score_model: store each region's pooled vision features (float16 [tokens, dim]).",
+        )
 
 
 def unknown_flags(argv: list[str]) -> list[str]:
@@ -144,6 +187,11 @@ def check_required(options: VgrEtlOptions) -> None:
         raise ValueError("--validation_batch_size and --validation_batch_bytes must be positive")
     if not 90 <= options.jpeg_quality <= 100:
         raise ValueError("--jpeg_quality must be between 90 and 100 (crops must stay faithful)")
+    needs_model = ("min_grounding_score", "replay_features", "score_accelerator", "score_model_copies")
+    if not options.score_model and any(getattr(options, k) not in (None, False) for k in needs_model):
+        raise ValueError(f"{', '.join('--' + k for k in needs_model)} need --score_model")
+    if options.score_batch_size < 1 or (options.score_model_copies is not None and options.score_model_copies < 1):
+        raise ValueError("--score_batch_size and --score_model_copies must be positive")
     formats_of(options)
 
 
@@ -167,5 +215,12 @@ def config_of(options: VgrEtlOptions) -> dict[str, Any]:
         "replay_pixels",
         "expectations",
         "validation_batch_size",
+        "score_model",
+        "score_device",
+        "score_dtype",
+        "score_batch_size",
+        "min_grounding_score",
+        "grounding_severity",
+        "replay_features",
     )
     return {k: getattr(options, k) for k in keys}

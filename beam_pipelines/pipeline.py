@@ -3,6 +3,7 @@
     input patterns ─ PlanChunks ─┬─ FindDuplicates (ids only) ──────────────┐ (side input)
                                  └─ ReadSamples ─ ParseSamples ─ ValidateRecords ─ LoadImages
                                        ─ ValidateImages ─ DecodeImages ─ CropRegions ─ ComputeReplay
+                                       [─ ScoreRegions, with --score_model]
                                        ─┬─ WriteParquetShards ──┐
                                         ├─ WriteWebDatasetShards ┤
                                         ├─ WriteDeadLetters ─────┼─ WriteReport
@@ -60,6 +61,10 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
             | "CropRegions" >> CropRegions(crop_settings, errors)
             | "ComputeReplay" >> ComputeReplay(replay_config, o.replay_pixels, errors)
         )
+        if o.score_model:  # imported here: Beam's RunInference imports torch, which runs without scoring don't need
+            from beam_pipelines.scoring.transforms import ScoreRegions, settings_of
+
+            outcomes = outcomes | "ScoreRegions" >> ScoreRegions(settings_of(o, replay_config), errors)
     error_shards, error_counts = errors.output()
 
     shards = [error_shards, outcomes | "WriteDeadLetters" >> WriteDeadLetters(o.output, limits)]

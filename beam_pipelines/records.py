@@ -133,6 +133,7 @@ class Region:
     box_px: tuple[int, int, int, int] | None = None
     crop: EncodedImage | None = None
     replay: dict[str, Any] | None = None
+    grounding_score: float | None = None  # crop-context cosine similarity, with --score_model
 
 
 @dataclass(frozen=True)

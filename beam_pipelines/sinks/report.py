@@ -31,6 +31,11 @@ def outcome_stats(outcome: Sample | Rejection | Duplicate) -> dict[str, int]:
             stats[f"warning/{w}"] += 1
         for img in outcome.images:
             stats[f"image_resolution/{img.rule}"] += 1
+        scored = [r.grounding_score for r in outcome.regions if r.grounding_score is not None]
+        if scored:
+            stats["grounding/samples_scored"] += 1
+            stats["grounding/regions_scored"] += len(scored)
+            stats["grounding/score_sum_micro"] += sum(round(s * GROUNDING_SCALE) for s in scored)
         if outcome.visual_tokens is not None:
             base, replay = outcome.visual_tokens
             for group in ("all", f"source:{src}", f"subset:{src}:{outcome.subset}"):
@@ -45,6 +50,23 @@ def outcome_stats(outcome: Sample | Rejection | Duplicate) -> dict[str, int]:
         stats[f"stage/{first.stage}"] += 1
         return dict(stats)
     return {"duplicates": 1, f"source/{src}/duplicates": 1}
+
+
+GROUNDING_SCALE = 1_000_000  # scores summed as integers (millionths) so the mean is independent of merge order
+
+
+def grounding(stats: dict[str, int]) -> dict[str, Any]:
+    """Scoring stage summary: what was scored (accepted samples), the mean region score, below-minimum counts."""
+    regions = stats.get("grounding/regions_scored", 0)
+    total = stats.get("grounding/score_sum_micro", 0) / GROUNDING_SCALE
+    return {
+        "samples_scored": stats.get("grounding/samples_scored", 0),
+        "regions_scored": regions,
+        "mean_region_score": round(total / regions, 6) if regions else None,
+        "below_min_rejected": stats.get("check/grounding_score_below_min", 0),
+        "below_min_flagged": stats.get("warning/grounding_score_below_min", 0),
+        "inference_failed": stats.get("check/inference_failed", 0),
+    }
 
 
 class MergeCounts(beam.CombineFn):
@@ -147,6 +169,7 @@ def build_report(
         "per_source": per_source,
         "per_subset": _nested(stats, "subset/"),
         "token_economy": token_economy(stats, config.get("replay_preset_json")),
+        "grounding": grounding(stats),
         "replay_preset": json.loads(config["replay_preset_json"]) if config.get("replay_preset_json") else None,
         "shards": dict(sorted(files.items())),
         "shard_files": sorted(s.path for s in shards),

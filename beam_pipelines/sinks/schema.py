@@ -18,9 +18,11 @@ import pyarrow as pa
 
 from beam_pipelines.materialisation.replay import compress
 from beam_pipelines.records import Region, Rejection, Sample
+from beam_pipelines.scoring.scores import summary
 
 _str = datasets.Value("string")
 _i32 = datasets.Value("int32")
+_f32 = datasets.Value("float32")
 
 STEP = {
     "index": _i32,
@@ -41,6 +43,7 @@ REGION_IN_SAMPLE = {
     "replay_marker": datasets.Value("bool"),
     "label": _str,
     "context": _str,
+    "grounding_score": _f32,
 }
 
 SAMPLE_FEATURES = datasets.Features(
@@ -65,6 +68,8 @@ SAMPLE_FEATURES = datasets.Features(
         "steps": datasets.List(STEP),
         "visual_tokens_base": _i32,
         "visual_tokens_replay": _i32,
+        "grounding_score_min": _f32,
+        "grounding_score_mean": _f32,
         "warnings": datasets.List(_str),
         "metadata": _str,
         "image_resolution": datasets.List(_str),
@@ -89,6 +94,7 @@ REGION_FEATURES = datasets.Features(
         "replay_marker": datasets.Value("bool"),
         "label": _str,
         "context": _str,
+        "grounding_score": _f32,
         "replay_preset": _str,
         "anyres_best_resolution": datasets.List(_i32),
         "anyres_resized_size": datasets.List(_i32),
@@ -98,6 +104,8 @@ REGION_FEATURES = datasets.Features(
         "replay_token_indices": datasets.List(_i32),
         "replay_pixels": datasets.Value("binary"),
         "replay_pixels_shape": datasets.List(_i32),
+        "replay_features": datasets.List(datasets.Value("float16")),
+        "replay_features_shape": datasets.List(_i32),
     }
 )
 
@@ -130,6 +138,7 @@ def _region_fields(sample: Sample) -> list[dict[str, Any]]:
             "replay_marker": r.replay_marker,
             "label": r.label,
             "context": r.context,
+            "grounding_score": r.grounding_score,
         }
         for r in sample.regions
     ]
@@ -154,6 +163,7 @@ def _step_fields(sample: Sample) -> list[dict[str, Any]]:
 def record_fields(sample: Sample) -> dict[str, Any]:
     """Everything about a sample except image bytes: the Parquet row's text columns and the WebDataset json."""
     first = sample.images[0].encoded
+    grounding = summary(sample.regions)
     return {
         "sample_id": sample.sample_id,
         "source": sample.source,
@@ -173,6 +183,8 @@ def record_fields(sample: Sample) -> dict[str, Any]:
         "steps": _step_fields(sample),
         "visual_tokens_base": sample.visual_tokens[0] if sample.visual_tokens else None,
         "visual_tokens_replay": sample.visual_tokens[1] if sample.visual_tokens else None,
+        "grounding_score_min": grounding[0] if grounding else None,
+        "grounding_score_mean": grounding[1] if grounding else None,
         "warnings": list(sample.warnings),
         "metadata": to_json(sample.metadata),
         "image_resolution": [img.rule for img in sample.images],
@@ -221,11 +233,14 @@ REPLAY_COLUMNS = (
     "replay_token_indices",
     "replay_pixels",
     "replay_pixels_shape",
+    "replay_features",
+    "replay_features_shape",
 )
 
 
 def replay_columns(region: Region) -> dict[str, Any]:
-    """The replay columns of a region row; indices as a list, pixels zlib-compressed (see materialisation.replay)."""
+    """The replay columns of a region row; indices as a list, pixels zlib-compressed (see materialisation.replay),
+    features (with --replay_features) as a flat float16 list plus their [tokens, dim] shape."""
     values = dict.fromkeys(REPLAY_COLUMNS)
     if region.replay:
         values.update(region.replay)
@@ -233,6 +248,9 @@ def replay_columns(region: Region) -> dict[str, Any]:
             values["replay_token_indices"] = region.replay["replay_token_indices"].tolist()
         if region.replay["replay_pixels"] is not None:
             values["replay_pixels"] = compress(region.replay["replay_pixels"])
+        if region.replay.get("replay_features") is not None:
+            values["replay_features"] = region.replay["replay_features"].reshape(-1)
+            values["replay_features_shape"] = list(region.replay["replay_features"].shape)
     return values
 
 

@@ -2,7 +2,8 @@
 
 Members: `<key>.image.<ext>` (the original image bytes; further images as `image1.<ext>`, ...),
 `<key>.json` (the record without bytes), `<key>.rNNN.<ext>` per region crop, `<key>.rNNN.replay_idx.npy`
-(1-D int32 replay token indices) and, with `--replay_pixels`, `<key>.rNNN.replay.npy` (uint8 H×W×3). Tar headers are
+(1-D int32 replay token indices), with `--replay_pixels` `<key>.rNNN.replay.npy` (uint8 H×W×3), and with
+`--replay_features` `<key>.rNNN.replay_feat.npy` (float16 [tokens, dim]). Tar headers are
 fixed (mtime 0, uid/gid 0) so reruns give byte-identical shards; the stream is closed explicitly,
 which is what commits an object on gs://.
 """
@@ -46,6 +47,8 @@ def members(sample: Sample) -> list[tuple[str, bytes]]:
             fields.update({k: replay[k] for k in REPLAY_JSON_FIELDS})
         if replay.get("replay_pixels") is not None:
             out.append((f"{prefix}.replay.npy", npy_bytes(replay["replay_pixels"])))
+        if replay.get("replay_features") is not None:
+            out.append((f"{prefix}.replay_feat.npy", npy_bytes(replay["replay_features"])))
     out.insert(len(sample.images), (f"{key}.json", to_json(record).encode("utf-8")))
     return out
 

@@ -1,0 +1,123 @@
+"""`ScoreRegions`: grounding scores (and optional replay features) with RunInference, no shuffle.
+
+    outcomes ─ PrepareRegions ─ RunInference(KeyedModelHandler(GroundingModelHandler)) ─ AttachScores ─┬─ CheckGrounding
+                                  └─ failed inferences (dead letter) ─ FailedBatches ─────────────────┘
+
+Why this shape. Every outcome (samples, rejections, duplicates) goes through one ordered path:
+`PrepareRegions` (CPU, fused with decoding) turns each into `(key, ScoringExample)`, where the example
+carries the outcome itself plus its fixed-size uint8 crops and token ids. RunInference batches those
+with `BatchElements` inside the bundle (a ParDo, no GroupByKey: `max_batch_duration_secs`, which
+would add a keyed stateful step, is never set), and its result `PredictionResult.example` is the
+very element that went in, so `AttachScores` re-attaches scores to their sample without any join:
+no CoGroupByKey of samples carrying images, and the chunk order the shard writers rely on is kept
+(batches are emitted in arrival order and flattened outputs stay fused). Failed batches come out of
+RunInference's own dead-letter output and are put back in the stream as `inference_failed`
+rejections, so the count invariant holds and the job never crashes on a bad batch.
+
+On Dataflow the accelerator hint sits on the RunInference step only (right fitting): that step may
+run in a GPU worker pool, and the runner then moves its input and output between pools. What
+crosses is the encoded sample plus the prepared uint8 tensors (the decoded image is dropped by
+`PrepareRegions`); it is a transfer between fused stages, not a GroupByKey. With
+`--dataflow_service_options=worker_accelerator=...` instead, every worker has the GPU and nothing
+moves (see infra/scoring/README.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.transforms.error_handling import ErrorHandler
+
+from beam_pipelines.materialisation.replay import ReplayPreset
+from beam_pipelines.records import Outcome, Sample
+from beam_pipelines.scoring import scores
+from beam_pipelines.scoring.handler import GroundingModelHandler
+from beam_pipelines.scoring.prepare import ScoringExample, check_replay_compatible, key_of, prepare
+from beam_pipelines.scoring.spec import TOKENIZER_FILES, ModelSpec, ScoreSettings, local_copy, read_spec
+from beam_pipelines.stages import SampleStageFn, apply_stage
+
+
+def settings_of(options: Any, config: ReplayPreset) -> ScoreSettings:
+    """ScoreSettings from VgrEtlOptions; reads the model's config files (fails the launch if unusable)."""
+    spec = read_spec(options.score_model)
+    if options.replay_features:
+        check_replay_compatible(spec, config)
+    return ScoreSettings(
+        model=spec,
+        device=options.score_device,
+        dtype=options.score_dtype or ("float16" if options.score_device == "cuda" else "float32"),
+        batch_size=options.score_batch_size,
+        model_copies=options.score_model_copies,
+        accelerator=options.score_accelerator,
+        min_score=options.min_grounding_score,
+        severity=options.grounding_severity,
+        replay=config if options.replay_features else None,
+    )
+
+
+class _PrepareFn(beam.DoFn):
+    stage = scores.STAGE
+
+    def __init__(self, spec: ModelSpec, config: ReplayPreset | None):
+        self.spec = spec
+        self.config = config
+
+    def setup(self) -> None:
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(local_copy(self.spec.path, TOKENIZER_FILES))
+
+    def tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        enc = self.tokenizer(
+            texts, padding="max_length", truncation=True, max_length=self.spec.max_text_tokens, return_tensors="np"
+        )
+        return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+
+    def process(self, outcome: Outcome):
+        if isinstance(outcome, Sample) and outcome.regions:
+            yield key_of(outcome), prepare(outcome, self.spec, self.tokenize, self.config)
+        else:
+            yield key_of(outcome), ScoringExample(outcome)
+
+
+def attach_result(keyed: tuple[str, PredictionResult]) -> Outcome:
+    result = keyed[1]
+    return scores.attach(result.example, result.inference)
+
+
+class _ThresholdFn(SampleStageFn):
+    stage = scores.STAGE
+
+    def __init__(self, min_score: float, severity: str):
+        self.min_score = min_score
+        self.severity = severity
+
+    def apply(self, sample: Sample) -> Sample:
+        return scores.check_threshold(sample, self.min_score, self.severity)
+
+
+class ScoreRegions(beam.PTransform):
+    """Per region `grounding_score` (crop vs context cosine similarity) and, optionally, replay features."""
+
+    def __init__(self, settings: ScoreSettings, errors: ErrorHandler):
+        super().__init__()
+        self.settings = settings
+        self.errors = errors
+
+    def expand(self, outcomes):
+        s = self.settings
+        keyed = apply_stage(outcomes, "PrepareRegions", _PrepareFn(s.model, s.replay), self.errors)
+        results, dead = (
+            keyed
+            | "RunInference" >> RunInference(KeyedModelHandler(GroundingModelHandler(s))).with_exception_handling()
+        )
+        scored = (
+            results | "AttachScores" >> beam.Map(attach_result),
+            dead.failed_inferences | "FailedBatches" >> beam.FlatMap(scores.failed_batch),
+        ) | "Scored" >> beam.Flatten()
+        if s.min_score is None:
+            return scored
+        return apply_stage(scored, "CheckGrounding", _ThresholdFn(s.min_score, s.severity), self.errors)
