@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 DEMO_OUT ?= demo_output
 
-.PHONY: demo test clean install install-test
+.PHONY: demo test bench bench-quick clean install install-test
 
 $(VENV)/.created:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -30,6 +30,12 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check beam_pipelines tests
 	$(PY) -m pytest -n 2 --dist loadfile tests
+
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.run
+
+bench-quick: $(VENV)/.installed
+	$(PY) -m benchmarks.run --quick
 
 clean:
 	rm -rf $(DEMO_OUT) build *.egg-info

@@ -2,7 +2,7 @@
 
 Same inputs, same functions and the same files: parse, the record suites on batches, image bytes and
 header, the image suites, one decode, crops, replay geometry, Parquet rows and tar members written to
-shards of `SHARD` samples. What the pipeline adds on top of this is the dataflow machinery.
+shards of as many samples as the pipeline's chunks. What the pipeline adds on top of this is the dataflow machinery.
 """
 
 from __future__ import annotations
@@ -29,12 +29,10 @@ from beam_pipelines.validation.checker import SuiteChecker
 from beam_pipelines.validation.suites import load_suites
 from beam_pipelines.validation.tables import IMAGES, RECORDS
 
-SHARD = 1000
-
 
 def records(path: str) -> Iterator[dict[str, Any]]:
     if path.endswith(".parquet"):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=SHARD):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
             yield from batch.to_pylist()
     else:
         with open(path, "rb") as f:
@@ -74,7 +72,7 @@ def _write_shard(out: Path, index: int, samples: list[Sample]) -> None:
                 tar.addfile(info, io.BytesIO(data))
 
 
-def run_floor(source: str, input_path: str, image_root: str, output: str) -> dict[str, float]:
+def run_floor(source: str, input_path: str, image_root: str, output: str, shard: int) -> dict[str, float]:
     """Samples accepted, images and seconds for the whole loop on one source's input."""
     started = time.perf_counter()
     out = Path(output)
@@ -83,25 +81,25 @@ def run_floor(source: str, input_path: str, image_root: str, output: str) -> dic
     checks = {phase: SuiteChecker(suites, phase, "normalized") for phase in (RECORDS, IMAGES)}
     root = images.ImageRoot(image_root)
     settings, preset = CropSettings(), replay.preset(replay.DEFAULT_PRESET, None)
-    accepted = image_count = shard = 0
+    accepted = image_count = written = 0
     batch: list[Sample] = []
 
     def flush() -> None:
-        nonlocal accepted, image_count, shard
+        nonlocal accepted, image_count, written
         kept = [s for s in checks[RECORDS].check(batch)[0] if isinstance(s, Sample)]
         loaded = [s for s in (_materialise(s, root) for s in kept) if s is not None]
         valid = [s for s in checks[IMAGES].check([normalise_boxes(s, "normalized") for s in loaded])[0]]
         finished = (_finish(s, settings, preset) for s in valid if isinstance(s, Sample))
         done = [s for s in finished if s is not None]
-        _write_shard(out, shard, done)
+        _write_shard(out, written, done)
         accepted += len(done)
         image_count += sum(len(s.images) for s in done)
-        shard += 1
+        written += 1
         batch.clear()
 
     for row, record in enumerate(records(input_path)):
-        batch.append(PARSERS[source](record, Provenance(input_path, row, f"c{row // SHARD}")))
-        if len(batch) >= SHARD:
+        batch.append(PARSERS[source](record, Provenance(input_path, row, f"c{row // shard}")))
+        if len(batch) >= shard:
             flush()
     if batch:
         flush()

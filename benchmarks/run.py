@@ -67,11 +67,11 @@ def run_cli_subprocess(argv: list[str]) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def pipeline(data: BenchData, work: Path, name: str, extra: list[str]) -> dict[str, Any]:
+def pipeline(data: BenchData, work: Path, name: str, extra: list[str], sources) -> dict[str, Any]:
     samples = seconds = images = 0.0
     stages: dict[str, float] = {}
     peak = 0
-    for source, _ in SOURCES:
+    for source, _ in sources:
         result = run_cli_subprocess([*data.argv(source, str(work / f"{name}-{source}")), *extra])
         report = result["report"]
         samples += report["accepted"]
@@ -83,28 +83,35 @@ def pipeline(data: BenchData, work: Path, name: str, extra: list[str]) -> dict[s
     return {"samples": samples, "images": images, "seconds": round(seconds, 3), "stages": stages, "peak_rss_kib": peak}
 
 
-def floor(data: BenchData, work: Path) -> dict[str, Any]:
+def floor(data: BenchData, work: Path, sources, chunk: int) -> dict[str, Any]:
     samples = images = seconds = 0.0
-    for source, attr in SOURCES:
-        result = run_floor(source, getattr(data, attr), data.image_root, str(work / f"floor-{source}"))
+    for source, attr in sources:
+        result = run_floor(source, getattr(data, attr), data.image_root, str(work / f"floor-{source}"), chunk)
         samples, images, seconds = samples + result["samples"], images + result["images"], seconds + result["seconds"]
     return {"samples": samples, "images": images, "seconds": round(seconds, 3)}
 
 
-def measure(n_vgr: int, n_prm: int, work: Path, data_dir: Path) -> dict[str, Any]:
+def measure(n_vgr: int, n_prm: int, work: Path, data_dir: Path, chunk: int, sources) -> dict[str, Any]:
     data = generate(data_dir, n_vgr, n_prm)
-    base = floor(data, work)
-    decode = [decode_only(getattr(data, attr), data.image_root) for _, attr in SOURCES]
+    base = floor(data, work, sources, chunk)
+    decode = [decode_only(getattr(data, attr), data.image_root) for _, attr in sources]
     decode_images = sum(d["images"] for d in decode)
     decode_seconds = sum(d["seconds"] for d in decode)
-    one = pipeline(data, work, "p1", [])
-    two = pipeline(data, work, "p2", TWO_WORKERS)
-    big = pipeline(generate(data_dir, n_vgr, n_prm, scale=10), work, "p10x", [])
+    chunking = [f"--shard_max_samples={chunk}"]
+    one = pipeline(data, work, "p1", chunking, sources)
+    two = pipeline(data, work, "p2", [*chunking, *TWO_WORKERS], sources)
+    big = pipeline(generate(data_dir, n_vgr, n_prm, scale=10), work, "p10x", chunking, sources)
     stage_total = sum(one["stages"].values()) or 1.0
     validation = sum(v for k, v in one["stages"].items() if k.startswith("validate"))
     rate = lambda r: r["samples"] / r["seconds"]  # noqa: E731
     return {
-        "dataset": {"vgr_samples": data.n_vgr, "prm_samples": data.n_prm, "images": data.images},
+        "dataset": {
+            "sources": [s for s, _ in sources],
+            "vgr_samples": data.n_vgr,
+            "prm_samples": data.n_prm if len(sources) > 1 else 0,
+            "images": data.images,
+            "shard_max_samples": chunk,
+        },
         "floor_samples_per_s": round(rate(base), 2),
         "floor_images_per_s": round(base["images"] / base["seconds"], 2),
         "decode_only_images_per_s": round(decode_images / decode_seconds, 2),
@@ -155,17 +162,24 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke check in under a minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="40 VGR samples only: a smoke check in under a minute (ratios meaningless)"
+    )
     parser.add_argument("--vgr", type=int, default=1200, help="VGR samples (default 1200)")
     parser.add_argument("--prm", type=int, default=400, help="VisualPRM400K-Raw samples (default 400)")
+    parser.add_argument(
+        "--chunk", type=int, default=250, help="--shard_max_samples for the runs (input rows per chunk; default 250)"
+    )
     parser.add_argument("--data", default=None, help="where to keep the generated data (reused across runs)")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="result JSON path")
     args = parser.parse_args(argv)
     n_vgr, n_prm = (40, 12) if args.quick else (args.vgr, args.prm)
+    sources = SOURCES[:1] if args.quick else SOURCES
+    chunk = 10 if args.quick else args.chunk
     data_dir = Path(args.data or Path(tempfile.gettempdir()) / f"vgr-etl-bench-{n_vgr}-{n_prm}")
     work = Path(tempfile.mkdtemp(prefix="vgr-etl-bench-out-"))
     try:
-        result = {"quick": args.quick, **measure(n_vgr, n_prm, work, data_dir)}
+        result = {"quick": args.quick, **measure(n_vgr, n_prm, work, data_dir, chunk, sources)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
