@@ -92,6 +92,13 @@ class VgrEtlOptions(PipelineOptions):
             help="Directory (local or gs://) of the Great Expectations suites, one <table>.json per validated table.",
         )
         parser.add_argument(
+            "--label_reference",
+            action="append",
+            default=None,
+            help="For --source visualprm: VisualPRM400K Raw-form files (pattern, repeatable) to check each "
+            "conversation label against the official rule (+ iff score > 0) where both forms hold the record.",
+        )
+        parser.add_argument(
             "--validation_batch_size",
             type=int,
             default=2000,
@@ -183,6 +190,8 @@ def check_required(options: VgrEtlOptions) -> None:
         raise ValueError("--max_reject_fraction must be between 0 and 1")
     if options.shard_max_samples < 1 or options.shard_max_bytes < 1:
         raise ValueError("--shard_max_samples and --shard_max_bytes must be positive")
+    if options.label_reference and options.source != "visualprm":
+        raise ValueError("--label_reference applies to --source visualprm (the conversation form) only")
     if options.validation_batch_size < 1 or options.validation_batch_bytes < 1:
         raise ValueError("--validation_batch_size and --validation_batch_bytes must be positive")
     if not 90 <= options.jpeg_quality <= 100:
@@ -214,6 +223,7 @@ def config_of(options: VgrEtlOptions) -> dict[str, Any]:
         "replay_frame",
         "replay_pixels",
         "expectations",
+        "label_reference",
         "validation_batch_size",
         "score_model",
         "score_device",

@@ -34,7 +34,13 @@ from beam_pipelines.sinks.transforms import (
     WriteReport,
     WriteWebDatasetShards,
 )
-from beam_pipelines.sources.transforms import FindDuplicates, ParseSamples, PlanChunks, ReadSamples
+from beam_pipelines.sources.transforms import (
+    FindDuplicates,
+    ParseSamples,
+    PlanChunks,
+    ReadSamples,
+    ReferenceLabels,
+)
 from beam_pipelines.validation.suites import expectation_infos, load_suites
 from beam_pipelines.validation.transforms import ValidateImages, ValidateRecords
 
@@ -49,10 +55,14 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
 
     chunks = p | "PlanChunks" >> PlanChunks(o.source, o.input, o.shard_max_samples)
-    duplicates = chunks | "ReadForIds" >> ReadSamples() | "FindDuplicates" >> FindDuplicates()
+    raws_for_ids = chunks | "ReadForIds" >> ReadSamples()
+    duplicates = raws_for_ids | "FindDuplicates" >> FindDuplicates()
+    references = None
+    if o.label_reference:
+        references = raws_for_ids | "ReferenceLabels" >> ReferenceLabels(o.label_reference, o.shard_max_samples)
     with ErrorHandler(WriteErrorRecords(o.output)) as errors:
         parsed = chunks | "ReadSamples" >> ReadSamples() | "ParseSamples" >> ParseSamples(duplicates, errors)
-        parsed, record_checks = parsed | "ValidateRecords" >> ValidateRecords(suites, *batching)
+        parsed, record_checks = parsed | "ValidateRecords" >> ValidateRecords(suites, *batching, references)
         loaded = parsed | "LoadImages" >> LoadImages(o.image_root, o.max_image_pixels, errors)
         loaded, image_checks = loaded | "ValidateImages" >> ValidateImages(suites, *batching)
         outcomes = (

@@ -9,6 +9,7 @@ from apache_beam.transforms.error_handling import ErrorHandler
 
 from beam_pipelines.records import Duplicate, Provenance, RawRecord, RejectedError, Rejection
 from beam_pipelines.sources import parse_raw, raw_rejection
+from beam_pipelines.sources.agreement import conversation_key, raw_key_and_labels
 from beam_pipelines.sources.readers import expand_pattern, list_units, plan_chunks, read_chunk
 from beam_pipelines.stages import StageClock, apply_stage
 
@@ -87,6 +88,58 @@ class FindDuplicates(beam.PTransform):
             | "CountPerId" >> beam.CombinePerKey(_FirstAndCount())
             | "Repeated" >> beam.Filter(lambda kv: kv[1][0] > 1)
             | "KeptCopy" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
+        )
+
+
+class _ConversationKeyFn(beam.DoFn):
+    def process(self, raw: RawRecord):
+        try:
+            sample = parse_raw(raw)
+        except RejectedError:
+            return
+        yield conversation_key(sample), sample.sample_id
+
+
+class _ReferenceFn(beam.DoFn):
+    def process(self, raw: RawRecord):
+        try:
+            sample = parse_raw(raw)
+        except RejectedError:
+            return
+        yield raw_key_and_labels(sample)
+
+
+def _matched(kv: tuple[str, dict[str, list]]):
+    _, grouped = kv
+    for labels in grouped["reference"][:1]:
+        for sample_id in grouped["conversation"]:
+            yield sample_id, labels
+
+
+class ReferenceLabels(beam.PTransform):
+    """sample_id → official labels of the matching Raw record, for conversation records that have one.
+
+    Applied to a read of the conversation records (like FindDuplicates) and of the `--label_reference` Raw files;
+    only keys, ids and labels are grouped, never record text or images.
+    """
+
+    def __init__(self, patterns: list[str], rows_per_chunk: int):
+        super().__init__()
+        self.patterns = list(patterns)
+        self.rows_per_chunk = rows_per_chunk
+
+    def expand(self, conversations):
+        reference = (
+            conversations.pipeline
+            | "PlanReference" >> PlanChunks("visualprm_raw", self.patterns, self.rows_per_chunk)
+            | "ReadReference" >> ReadSamples()
+            | "ReferenceKeys" >> beam.ParDo(_ReferenceFn())
+        )
+        keys = conversations | "ConversationKeys" >> beam.ParDo(_ConversationKeyFn())
+        return (
+            {"conversation": keys, "reference": reference}
+            | "MatchForms" >> beam.CoGroupByKey()
+            | "Matched" >> beam.FlatMap(_matched)
         )
 
 

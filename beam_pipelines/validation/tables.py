@@ -123,8 +123,13 @@ def prm_sample_rows(sample: Sample, _units: str) -> list[Row]:
 
 
 def prm_step_rows(sample: Sample, _units: str) -> list[Row]:
+    """Labels as written, beside the Raw form's official label where both forms were given."""
     _, labels = _conversation_body(sample)
-    return [{"_item": i, "label": label} for i, label in enumerate(labels)]
+    official = sample.facts.get("official_labels") or []
+    return [
+        {"_item": i, "label": label, "official_label": official[i] if i < len(official) else None}
+        for i, label in enumerate(labels)
+    ]
 
 
 def prm_raw_sample_rows(sample: Sample, _units: str) -> list[Row]:
@@ -226,7 +231,7 @@ _TABLES = (
         ("turn_pattern", "first_human_turn", "text_before_question", "num_steps"),
         prm_sample_rows,
     ),
-    Table("prm_steps", RECORDS, ("visualprm",), "step", ("label",), prm_step_rows),
+    Table("prm_steps", RECORDS, ("visualprm",), "step", ("label", "official_label"), prm_step_rows),
     Table(
         "prm_raw_samples", RECORDS, ("visualprm_raw",), "sample", ("num_steps", "num_mc_sequences"), prm_raw_sample_rows
     ),

@@ -10,6 +10,7 @@ leave on a tagged `stats` output for the report.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import apache_beam as beam
@@ -48,7 +49,9 @@ class _ValidateBatchFn(beam.DoFn):
         self.buffered_bytes = 0
         self.buffered_samples = 0
 
-    def process(self, outcome: Any):
+    def process(self, outcome: Any, references: dict[str, list[str]] | None = None):
+        if references and isinstance(outcome, Sample) and outcome.sample_id in references:
+            outcome = replace(outcome, facts={**outcome.facts, "official_labels": references[outcome.sample_id]})
         self.buffer.append(outcome)
         if isinstance(outcome, Sample):
             self.buffered_samples += 1
@@ -81,18 +84,28 @@ class _ValidateBatchFn(beam.DoFn):
 class _Validate(beam.PTransform):
     phase = ""
 
-    def __init__(self, suites: dict[str, dict[str, Any]], box_units: str, batch_size: int, batch_bytes: int):
+    def __init__(
+        self,
+        suites: dict[str, dict[str, Any]],
+        box_units: str,
+        batch_size: int,
+        batch_bytes: int,
+        references: beam.PCollection | None = None,
+    ):
         super().__init__()
         self.fn = _ValidateBatchFn(suites, self.phase, box_units, batch_size, batch_bytes)
+        self.references = references
 
     def expand(self, outcomes):
         """(outcomes, per-expectation counter dicts)."""
-        result = outcomes | "CheckBatches" >> beam.ParDo(self.fn).with_outputs(STATS, main="outcomes")
+        side = () if self.references is None else (beam.pvalue.AsDict(self.references),)
+        result = outcomes | "CheckBatches" >> beam.ParDo(self.fn, *side).with_outputs(STATS, main="outcomes")
         return result.outcomes, result[STATS]
 
 
 class ValidateRecords(_Validate):
-    """Record suites (samples, steps), before any image is read."""
+    """Record suites (samples, steps), before any image is read; with `references`, a PCollection of
+    (sample_id, official labels), conversation records are checked against their Raw form."""
 
     phase = RECORDS
 

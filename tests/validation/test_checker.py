@@ -103,6 +103,7 @@ CASES = {
     ),
     "prm_steps_per_sample": ("visualprm", conv(labels=("+",) * 13), None, "normalized"),
     "step_label_in_set": ("visualprm", conv(labels=("+", "maybe")), None, "normalized"),
+    "label_matches_score_rule": ("visualprm", conv(labels=("+", "-")), None, "normalized"),
     "raw_steps_per_sample": ("visualprm_raw", raw(steps=[]), None, "normalized"),
     "mc_score_in_unit_range": ("visualprm_raw", raw([step(1.5, 16, 16)]), None, "normalized"),
     "mc_correct_le_total": ("visualprm_raw", raw([step(1.0, 17, 16)]), None, "normalized"),
@@ -115,11 +116,16 @@ CASES = {
 }
 
 
-def sample_of(source: str, record: dict, image=None) -> Sample:
+# facts the pipeline attaches before validation: the Raw form's labels (`--label_reference`)
+FACTS = {"label_matches_score_rule": {"official_labels": ["+", "+"]}}
+
+
+def sample_of(source: str, record: dict, image=None, facts=None) -> Sample:
     width, height, fmt = image or (100, 80, "JPEG")
     sample = PARSERS[source](record, PROV)
     encoded = EncodedImage(b"\xff" * 10, "jpg", width, height)
-    return Sample(**{**sample.__dict__, "images": (LoadedImage("a", "/r/a", "as_written", encoded, fmt),)})
+    images = (LoadedImage("a", "/r/a", "as_written", encoded, fmt),)
+    return Sample(**{**sample.__dict__, "images": images, "facts": {**sample.facts, **(facts or {})}})
 
 
 def check(samples: list[Sample], units: str = "normalized") -> tuple[list, Counter]:
@@ -138,7 +144,7 @@ def test_every_shipped_expectation_has_a_violating_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_violation_is_routed_by_severity(name):
     source, record, image, units = CASES[name]
-    [outcome], _ = check([sample_of(source, record, image)], units)
+    [outcome], _ = check([sample_of(source, record, image, FACTS.get(name))], units)
     if INFOS[name].severity == "error":
         assert isinstance(outcome, Rejection), name
         errors = {e.check: e for e in outcome.errors}

@@ -92,3 +92,53 @@ def test_a_typo_in_a_suite_fails_the_run_before_reading(demo, tmp_path, capsys):
     assert run_cli(*demo["vgr"].argv(str(tmp_path / "out")), f"--expectations={suites}") == 2
     assert "min_sides" in capsys.readouterr().err
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def _conversation_of(raw: dict, flip: int | None = None) -> dict:
+    """The conversation form of a Raw record, as InternVL's item2conv_prm builds it (optionally one label flipped)."""
+    turns = [{"from": "system", "value": "You are a PRM."}]
+    for i, step in enumerate(raw["steps_with_score"]):
+        text = f"### Question:\n{raw['question']}\n\n### Solution Process:\n{step['step']}" if i == 0 else step["step"]
+        label = "+" if step["score"] > 0 else "-"
+        if i == flip:
+            label = "-" if label == "+" else "+"
+        turns += [{"from": "human", "value": text}, {"from": "gpt", "value": label}]
+    return {"id": -1, "image": raw["image"], "conversations": turns}
+
+
+def test_label_reference_checks_conversation_labels_against_raw_scores(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "images" / "Geo").mkdir(parents=True)
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(tmp_path / "images" / "Geo" / "a.png")
+    raws = [
+        {
+            "image": "Geo/a.png",
+            "question": f"<image>\nProblem {n}?",
+            "question_orig": f"Problem {n}?",
+            "answer": "1",
+            "response": "r",
+            "num_mc_sequences": 16,
+            "steps_with_score": [
+                {"step": f"Step A{n}.", "score": 0.5, "num_mc_correct": 8, "num_mc_total": 16},
+                {"step": f"Step B{n}.", "score": 0.0, "num_mc_correct": 0, "num_mc_total": 16},
+            ],
+        }
+        for n in range(3)
+    ]
+    (tmp_path / "raw.jsonl").write_text("".join(json.dumps(r) + "\n" for r in raws))
+    conversations = [_conversation_of(raws[0]), _conversation_of(raws[1], flip=1), _conversation_of(raws[2])]
+    conversations.append(_conversation_of({**raws[0], "question": "<image>\nNot in the Raw files?"}, flip=0))
+    (tmp_path / "conv.jsonl").write_text("".join(json.dumps(c) + "\n" for c in conversations))
+    out = tmp_path / "out"
+    args = ["--source=visualprm", f"--input={tmp_path / 'conv.jsonl'}", f"--image_root={tmp_path / 'images'}"]
+    assert (
+        run_cli(*args, f"--output={out}", f"--label_reference={tmp_path / 'raw.jsonl'}", "--max_reject_fraction=1") == 0
+    )
+    report = assert_invariant(out)
+    [line] = rejected_lines(out)
+    assert line["provenance"]["row"] == 1 and line["errors"][0]["check"] == "label_matches_score_rule"
+    assert line["errors"][0]["value"] == {"label": "+", "official_label": "-"}
+    assert report["accepted"] == 3  # row 3 has no Raw counterpart: its labels are not compared
+    assert report["expectations"]["label_matches_score_rule"]["evaluated"] == 8
+    assert report["expectations"]["label_matches_score_rule"]["failed"] == 1
