@@ -25,6 +25,7 @@ from beam_pipelines.records import Provenance, RawRecord
 
 FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".zip": "zip"}
 _SAFE = re.compile(r"[^A-Za-z0-9_]+")
+_GLOB = re.compile(r"[*?\[]")
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,15 @@ def file_kind(path: str) -> str:
 
 
 def expand_pattern(pattern: str) -> list[str]:
-    """Files matched by a local path, glob, directory or gs:// pattern, sorted; an empty match is an error."""
+    """Files matched by a local path, glob, directory or gs:// pattern, sorted; an empty match is an error.
+
+    A gs:// "directory" is a prefix, not an object: a glob-free pattern that names no object is read as one.
+    """
     if "://" not in pattern and os.path.isdir(pattern):
         pattern = os.path.join(pattern, "*")
     result = FileSystems.match([pattern])[0]
+    if not result.metadata_list and "://" in pattern and not _GLOB.search(pattern):
+        result = FileSystems.match([pattern.rstrip("/") + "/*"])[0]
     paths = sorted(m.path for m in result.metadata_list if any(m.path.lower().endswith(e) for e in FORMATS))
     if not paths:
         raise ValueError(f"--input {pattern!r} matched no .parquet, .jsonl, .json or .zip files")
