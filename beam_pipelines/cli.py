@@ -26,6 +26,7 @@ from beam_pipelines.sinks.transforms import REPORT, read_report
 
 LOCAL_RUNNER = "FnApiRunner"  # the DirectRunner first tries to download the Prism binary
 OUTPUT_PARTS = ("parquet", "webdataset", "rejected", TMP_DIR, REPORT)
+FLEX_TEMPLATE_ENV = "FLEX_TEMPLATE_PYTHON_PY_FILE"  # set in the Flex Template launcher image
 
 
 class RunFailed(Exception):
@@ -61,14 +62,19 @@ def prepare_output(output: str) -> None:
         _remove(join(output, part))
 
 
-def _is_template_launch(options: VgrEtlOptions) -> bool:
-    """Template creation and Flex Template launchers must return right after `run()`."""
+def launch_mode(options: VgrEtlOptions) -> str | None:
+    """Runs that return right after `run()`: "build" (a Dataflow dry run or classic template creation: nothing
+    runs, outputs are not touched) or "flex" (a Flex Template launcher: the job is submitted, and waiting for it
+    would keep the launcher VM up for the whole job); None for runs we wait for."""
     all_options = options.get_all_options()
-    return bool(all_options.get("template_location")) or "FLEX_TEMPLATE_PYTHON_PY_FILE" in os.environ
+    if all_options.get("dry_run") or all_options.get("template_location"):
+        return "build"
+    flex = FLEX_TEMPLATE_ENV in os.environ and "Dataflow" in str(all_options.get("runner"))
+    return "flex" if flex else None
 
 
 def run_pipeline(argv: list[str]) -> dict[str, Any] | None:
-    """Run the pipeline to completion; return the final report (None for a template launch)."""
+    """Run the pipeline to completion; return the final report (None when `launch_mode` says not to wait)."""
     bad = unknown_flags(argv)
     if bad:
         raise ValueError(f"unknown option(s): {', '.join(bad)} (see `vgr-etl run --help`)")
@@ -78,11 +84,15 @@ def run_pipeline(argv: list[str]) -> dict[str, Any] | None:
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, options)
-    if _is_template_launch(options):
+    mode = launch_mode(options)
+    if mode == "build":
         pipeline.run()
         return None
     prepare_output(o.output)
-    pipeline.run().wait_until_finish()
+    result = pipeline.run()
+    if mode == "flex":
+        return None
+    result.wait_until_finish()
     _remove(join(o.output, TMP_DIR))
     report = read_report(o.output)
     report["wall_time_s"] = round(time.time() - started, 3)
@@ -140,7 +150,7 @@ def _run_command(argv: list[str]) -> int:
         )
         return 2
     if report is None:
-        print("vgr-etl: template launched; not waiting for the job")
+        print("vgr-etl: job built or submitted without waiting (dry run, template or Flex Template launch)")
     else:
         print(summary(report, output or ""))
     return 0
