@@ -33,15 +33,18 @@ COUNT_KEYS = (
 )
 
 
-def _map(value: Any, mapping: dict[str, str]) -> Any:
+PROVENANCE = ("input_file", "input_member", "input_row", "provenance")
+
+
+def _map(value: Any, mapping: dict[str, str], drop: tuple[str, ...] = ()) -> Any:
     if isinstance(value, str):
         for old, new in mapping.items():
             value = value.replace(old, new)
         return value
     if isinstance(value, dict):
-        return {k: _map(v, mapping) for k, v in value.items()}
+        return {k: _map(v, mapping, drop) for k, v in value.items() if k not in drop}
     if isinstance(value, list | tuple):
-        return [_map(v, mapping) for v in value]
+        return [_map(v, mapping, drop) for v in value]
     return value
 
 
@@ -53,21 +56,22 @@ def _files(output: Path, sub: str, pattern: str) -> list[str]:
     return sorted(glob.glob(os.path.join(output, sub, pattern)))
 
 
-def snapshot(output: str | Path, mapping: dict[str, str] | None = None) -> dict[str, Any]:
-    """Everything a run produced except file names and timings, order-independent, with strings mapped."""
+def snapshot(output: str | Path, mapping: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Everything a run produced except file names and timings, order-independent, with strings mapped and the
+    `drop` keys left out at any depth (e.g. `PROVENANCE`, when the same rows come from differently split files)."""
     output, mapping = Path(output), mapping or {}
     tables = {}
     for table in ("samples", "regions"):
         rows = [r for p in _files(output, f"parquet/{table}", "*.parquet") for r in pq.read_table(p).to_pylist()]
-        tables[table] = sorted((_map(r, mapping) for r in rows), key=_order)
+        tables[table] = sorted((_map(r, mapping, drop) for r in rows), key=_order)
     members: dict[str, Any] = {}
     for path in _files(output, "webdataset", "*.tar"):
         with tarfile.open(path) as tf:
             for m in tf.getmembers():
                 data = tf.extractfile(m).read()
-                members[m.name] = _map(json.loads(data), mapping) if m.name.endswith(".json") else data
+                members[m.name] = _map(json.loads(data), mapping, drop) if m.name.endswith(".json") else data
     lines = [line for p in _files(output, "rejected", "*.jsonl") for line in Path(p).read_text().splitlines()]
-    rejected = sorted((_map(json.loads(line), mapping) for line in lines), key=_order)
+    rejected = sorted((_map(json.loads(line), mapping, drop) for line in lines), key=_order)
     report = json.loads((output / "report.json").read_text())
     return {
         "tables": tables,
