@@ -1,4 +1,5 @@
-"""Command line: `vgr-etl run ...` and `vgr-etl demo --output DIR` (also `python -m beam_pipelines`).
+"""Command line: `vgr-etl run ...`, `vgr-etl demo --output DIR` and `vgr-etl stage-images ...` (also
+`python -m beam_pipelines`).
 
 `run` exits 0 on success and non-zero with a one-line reason otherwise, including when the rejected
 fraction exceeds `--max_reject_fraction`; outputs and report are written first either way.
@@ -165,13 +166,19 @@ def _demo_command(argv: list[str]) -> int:
     return run_demo(args.output, beam_args)
 
 
-COMMANDS = {"run": _run_command, "demo": _demo_command}
+def _stage_images_command(argv: list[str]) -> int:
+    from beam_pipelines.staging import main as stage_images_main
+
+    return stage_images_main(argv)
+
+
+COMMANDS = {"run": _run_command, "demo": _demo_command, "stage-images": _stage_images_command}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print("usage: vgr-etl {run,demo} [options]   (vgr-etl run --help for the options)", file=sys.stderr)
+        print("usage: vgr-etl {run,demo,stage-images} [options]  (vgr-etl COMMAND --help)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return COMMANDS[argv[0]](argv[1:])
