@@ -26,8 +26,9 @@ class VgrEtlOptions(PipelineOptions):
         parser.add_argument(
             "--input",
             action="append",
-            help="Input file, glob, directory or gs:// pattern (.parquet, .jsonl, .json, or an annotations "
-            ".zip for VisualPRM400K). Repeat for several.",
+            help="Input file, glob, directory or gs:// pattern (.parquet, .jsonl, .json, .arrow, or an annotations "
+            ".zip for VisualPRM400K), a datasets save_to_disk directory, or a Hugging Face dataset "
+            "(hf:OWNER/NAME[:CONFIG][@SPLIT] or hf://datasets/OWNER/NAME/PATH). Repeat for several.",
         )
         parser.add_argument(
             "--image_root", help="Directory, gs:// prefix or .zip archive under which image paths resolve."
