@@ -41,3 +41,17 @@ def test_whole_pipeline_on_gcs_equals_the_local_run(demo, gcs, on_gcs, source, t
         n.split("-", 1)[0] for n in shard_names(tmp_path / "local")
     ]
     assert snapshot(remote, {url: local}) == snapshot(tmp_path / "local")
+
+
+def test_a_rerun_on_gcs_replaces_the_earlier_outputs(demo, gcs, on_gcs, tmp_path):
+    local, url = on_gcs
+    out_url = f"{gcs.bucket('vgr-outputs')}/rerun"
+    run = gs_run(demo["visualprocessbench"], local, url)
+    assert run_cli(*run.argv(out_url), "--max_reject_fraction=0.5", "--shard_max_samples=2") == 0
+    first = gcs.names(out_url)
+    assert run_cli(*run.argv(out_url), "--max_reject_fraction=0.5", "--formats=parquet") == 0
+    second = gcs.names(out_url)
+    samples = [[n for n in names if n.startswith("parquet/samples/")] for names in (first, second)]
+    assert len(samples[0]) > 1 and len(samples[1]) == 1, "the first run's smaller shards must be gone"
+    assert not [n for n in second if n.startswith(("webdataset/", "_tmp/"))]
+    assert snapshot(gcs.download_tree(out_url, tmp_path / "second"))["counts"]["input_records"] == 9

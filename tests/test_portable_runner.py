@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from beam_pipelines.cli import main
+from beam_pipelines.options import unknown_flags
 from tests.conftest import assert_invariant
 from tests.helpers.outputs import snapshot
 from tests.helpers.portable import job_service, worker_pool
@@ -72,3 +73,8 @@ def test_external_worker_pool_gives_the_local_files(demo, local_run, endpoint, t
     assert log_path.read_text().count("Starting worker with command") >= 1, "workers run in the pool's processes"
     assert digests(out) == digests(local_run)
     assert snapshot(out) == snapshot(local_run)
+
+
+def test_flink_runner_flags_are_accepted_by_the_command_line():
+    flags = ["--runner=FlinkRunner", "--flink_master=flink:8081", "--flink_version=1.20", "--parallelism=8"]
+    assert unknown_flags([*flags, "--flink_job_server_jar=job-server.jar", "--environment_type=EXTERNAL"]) == []
