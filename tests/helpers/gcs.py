@@ -19,6 +19,12 @@ SITE_DIR = str(Path(__file__).parent / "site")
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
+def _split(url: str) -> tuple[str, str]:
+    """(bucket, object prefix ending in "/" or empty) of a gs:// URL."""
+    bucket, _, prefix = url[len("gs://") :].partition("/")
+    return bucket, prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+
+
 @dataclass(frozen=True)
 class Emulator:
     host: str
@@ -48,8 +54,7 @@ class Emulator:
 
     def download_tree(self, url: str, local: str | Path) -> Path:
         """Copy every object under `gs://bucket/prefix/` to a local directory; return it."""
-        bucket_name, _, prefix = url[len("gs://") :].partition("/")
-        prefix = prefix.rstrip("/") + "/"
+        bucket_name, prefix = _split(url)
         for blob in self.client().list_blobs(bucket_name, prefix=prefix):
             target = Path(local, blob.name[len(prefix) :])
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -58,8 +63,7 @@ class Emulator:
 
     def names(self, url: str) -> list[str]:
         """Object names under `gs://bucket/prefix/`, relative to the prefix."""
-        bucket_name, _, prefix = url[len("gs://") :].partition("/")
-        prefix = prefix.rstrip("/") + "/"
+        bucket_name, prefix = _split(url)
         return sorted(b.name[len(prefix) :] for b in self.client().list_blobs(bucket_name, prefix=prefix))
 
 
