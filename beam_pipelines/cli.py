@@ -1,4 +1,5 @@
-"""Command line: `vgr-etl run ...` and `vgr-etl demo --output DIR` (also `python -m beam_pipelines`).
+"""Command line: `vgr-etl run ...`, `vgr-etl demo --output DIR` and `vgr-etl stage-images ...` (also
+`python -m beam_pipelines`).
 
 `run` exits 0 on success and non-zero with a one-line reason otherwise, including when the rejected
 fraction exceeds `--max_reject_fraction`; outputs and report are written first either way.
@@ -28,6 +29,7 @@ from beam_pipelines.stages import TIMING_NAMESPACE
 
 LOCAL_RUNNER = "FnApiRunner"  # the DirectRunner first tries to download the Prism binary
 OUTPUT_PARTS = ("parquet", "webdataset", "rejected", "validation", "preview", TMP_DIR, REPORT)
+FLEX_TEMPLATE_ENV = "FLEX_TEMPLATE_PYTHON_PY_FILE"  # set in the Flex Template launcher image
 
 
 class RunFailed(Exception):
@@ -63,14 +65,19 @@ def prepare_output(output: str) -> None:
         _remove(join(output, part))
 
 
-def _is_template_launch(options: VgrEtlOptions) -> bool:
-    """Template creation and Flex Template launchers must return right after `run()`."""
+def launch_mode(options: VgrEtlOptions) -> str | None:
+    """Runs that return right after `run()`: "build" (a Dataflow dry run or classic template creation: nothing
+    runs, outputs are not touched) or "flex" (a Flex Template launcher: the job is submitted, and waiting for it
+    would keep the launcher VM up for the whole job); None for runs we wait for."""
     all_options = options.get_all_options()
-    return bool(all_options.get("template_location")) or "FLEX_TEMPLATE_PYTHON_PY_FILE" in os.environ
+    if all_options.get("dry_run") or all_options.get("template_location"):
+        return "build"
+    flex = FLEX_TEMPLATE_ENV in os.environ and "Dataflow" in str(all_options.get("runner"))
+    return "flex" if flex else None
 
 
 def run_pipeline(argv: list[str]) -> dict[str, Any] | None:
-    """Run the pipeline to completion; return the final report (None for a template launch)."""
+    """Run the pipeline to completion; return the final report (None when `launch_mode` says not to wait)."""
     bad = unknown_flags(argv)
     if bad:
         raise ValueError(f"unknown option(s): {', '.join(bad)} (see `vgr-etl run --help`)")
@@ -80,11 +87,14 @@ def run_pipeline(argv: list[str]) -> dict[str, Any] | None:
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, options)
-    if _is_template_launch(options):
+    mode = launch_mode(options)
+    if mode == "build":
         pipeline.run()
         return None
     prepare_output(o.output)
     result = pipeline.run()
+    if mode == "flex":
+        return None
     result.wait_until_finish()
     _remove(join(o.output, TMP_DIR))
     report = read_report(o.output)
@@ -153,7 +163,7 @@ def _run_command(argv: list[str]) -> int:
         )
         return 2
     if report is None:
-        print("vgr-etl: template launched; not waiting for the job")
+        print("vgr-etl: job built or submitted without waiting (dry run, template or Flex Template launch)")
     else:
         print(summary(report, output or ""))
     return 0
@@ -168,13 +178,19 @@ def _demo_command(argv: list[str]) -> int:
     return run_demo(args.output, beam_args)
 
 
-COMMANDS = {"run": _run_command, "demo": _demo_command}
+def _stage_images_command(argv: list[str]) -> int:
+    from beam_pipelines.staging import main as stage_images_main
+
+    return stage_images_main(argv)
+
+
+COMMANDS = {"run": _run_command, "demo": _demo_command, "stage-images": _stage_images_command}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print("usage: vgr-etl {run,demo} [options]   (vgr-etl run --help for the options)", file=sys.stderr)
+        print("usage: vgr-etl {run,demo,stage-images} [options]  (vgr-etl COMMAND --help)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return COMMANDS[argv[0]](argv[1:])

@@ -28,8 +28,9 @@ class VgrEtlOptions(PipelineOptions):
         parser.add_argument(
             "--input",
             action="append",
-            help="Input file, glob, directory or gs:// pattern (.parquet, .jsonl, .json, or an annotations "
-            ".zip for VisualPRM400K). Repeat for several.",
+            help="Input file, glob, directory or gs:// pattern (.parquet, .jsonl, .json, .arrow, or an annotations "
+            ".zip for VisualPRM400K), a datasets save_to_disk directory, or a Hugging Face dataset "
+            "(hf:OWNER/NAME[:CONFIG][@SPLIT] or hf://datasets/OWNER/NAME/PATH). Repeat for several.",
         )
         parser.add_argument(
             "--image_root", help="Directory, gs:// prefix or .zip archive under which image paths resolve."
@@ -186,6 +187,8 @@ def check_required(options: VgrEtlOptions) -> None:
     missing = [f"--{k}" for k in ("source", "input", "image_root", "output") if not getattr(options, k)]
     if missing:
         raise ValueError(f"missing required option(s): {', '.join(missing)}")
+    if any(c in options.output for c in "*?["):
+        raise ValueError("--output must not contain *, ? or [ (Beam's filesystems read them as globs when deleting)")
     if not 0 <= options.max_reject_fraction <= 1:
         raise ValueError("--max_reject_fraction must be between 0 and 1")
     if options.shard_max_samples < 1 or options.shard_max_bytes < 1:

@@ -13,6 +13,7 @@ import pytest
 
 from beam_pipelines.cli import main
 from beam_pipelines.demo.generate import generate
+from tests.helpers.gcs import gcs  # noqa: F401  (fixture)
 
 RUNNER = "--runner=FnApiRunner"
 

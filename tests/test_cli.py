@@ -28,7 +28,7 @@ def test_input_that_matches_nothing_fails_clearly(tmp_path, capsys):
         "--source=vgr", f"--input={tmp_path}/*.jsonl", f"--image_root={tmp_path}", f"--output={tmp_path}/o"
     )
     assert status == 2
-    assert "matched no .parquet, .jsonl, .json or .zip files" in capsys.readouterr().err
+    assert "matched no .parquet, .jsonl, .json, .arrow or .zip files" in capsys.readouterr().err
 
 
 def test_default_runner_never_tries_prism():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
@@ -78,14 +78,23 @@ class AtomicFile:
         """Writers built on us (tar, Parquet) may close us: publication still waits for `commit()`."""
 
     def commit(self) -> None:
-        """Close the stream (which commits a gs:// upload), then rename into place over any earlier version."""
+        """Close the stream (which commits a gs:// upload), then rename into place over any earlier version.
+
+        A gs:// upload is invisible until closed and a GCS rename is a copy, which replaces the final object in
+        one step, so readers see the old file or the new one, never a part or a gap. Only filesystems whose rename
+        refuses to overwrite (HDFS) get the earlier version deleted first.
+        """
         self._stream.close()
         self.closed = True
         if "://" not in self.final:
             os.makedirs(os.path.dirname(self.final) or ".", exist_ok=True)
-        elif FileSystems.exists(self.final):
+        try:
+            FileSystems.rename([self.temp], [self.final])
+        except BeamIOError:
+            if not FileSystems.exists(self.final):
+                raise
             FileSystems.delete([self.final])
-        FileSystems.rename([self.temp], [self.final])
+            FileSystems.rename([self.temp], [self.final])
 
     def abort(self) -> None:
         self._stream.close()

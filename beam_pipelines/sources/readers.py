@@ -4,7 +4,8 @@ A *chunk* is a run of consecutive input rows of one file (or zip member). It is 
 parallelism and of output: every shard the pipeline writes holds the accepted records of exactly one
 chunk, in input order, so no element-level shuffle is needed (as img2dataset, seqio and datatrove do)
 and reruns give the same files. Planning reads only what it must to find row boundaries: Parquet
-metadata, or one sequential pass over JSONL text to record line offsets.
+metadata, or one sequential pass over JSONL text (line offsets) or an Arrow IPC stream (record batch offsets;
+`datasets.save_to_disk` writes these), holding one batch at a time.
 """
 
 from __future__ import annotations
@@ -17,14 +18,24 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_pipelines.records import Provenance, RawRecord
+from beam_pipelines.sources.huggingface import HUB_PREFIX, expand_hf, open_hub_file
 
-FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".zip": "zip"}
+FORMATS = {
+    ".parquet": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".arrow": "arrow",
+    ".zip": "zip",
+}
 _SAFE = re.compile(r"[^A-Za-z0-9_]+")
+_GLOB = re.compile(r"[*?\[]")
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,7 @@ class InputUnit:
 
     source: str
     path: str
-    kind: str  # parquet | jsonl | json
+    kind: str  # parquet | jsonl | json | arrow
     member: str | None = None
 
     @property
@@ -46,7 +57,8 @@ class InputUnit:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Rows [first_row, first_row + num_rows) of a unit; `offset` is a byte offset (JSONL) or a skip (Parquet)."""
+    """Rows [first_row, first_row + num_rows) of a unit; `offset` is a byte offset (JSONL; Arrow: of the first
+    record batch, with `skip` rows of it before the chunk) or a skip (Parquet)."""
 
     unit: InputUnit
     index: int
@@ -54,6 +66,7 @@ class Chunk:
     num_rows: int
     offset: int = 0
     row_groups: tuple[int, ...] = ()
+    skip: int = 0
 
     @property
     def chunk_id(self) -> str:
@@ -65,21 +78,35 @@ def file_kind(path: str) -> str:
     for ext, kind in FORMATS.items():
         if lower.endswith(ext):
             return kind
-    raise ValueError(f"--input {path}: unsupported file type (expected .parquet, .jsonl, .json or .zip)")
+    raise ValueError(f"--input {path}: unsupported file type (expected .parquet, .jsonl, .json, .arrow or .zip)")
 
 
 def expand_pattern(pattern: str) -> list[str]:
-    """Files matched by a local path, glob, directory or gs:// pattern, sorted; an empty match is an error."""
+    """Files matched by a local path, glob, directory or gs:// pattern, sorted; an empty match is an error.
+
+    A gs:// "directory" is a prefix, not an object: a glob-free pattern that names no object is read as one.
+    """
+    hf_files = expand_hf(pattern)
+    if hf_files is not None:
+        if not hf_files:
+            raise ValueError(f"--input {pattern!r} resolved to no data files")
+        for path in hf_files:
+            file_kind(path)  # an unsupported file (say .jsonl.gz) is an error, not a silent skip
+        return hf_files
     if "://" not in pattern and os.path.isdir(pattern):
         pattern = os.path.join(pattern, "*")
     result = FileSystems.match([pattern])[0]
+    if not result.metadata_list and "://" in pattern and not _GLOB.search(pattern):
+        result = FileSystems.match([pattern.rstrip("/") + "/*"])[0]
     paths = sorted(m.path for m in result.metadata_list if any(m.path.lower().endswith(e) for e in FORMATS))
     if not paths:
-        raise ValueError(f"--input {pattern!r} matched no .parquet, .jsonl, .json or .zip files")
+        raise ValueError(f"--input {pattern!r} matched no .parquet, .jsonl, .json, .arrow or .zip files")
     return paths
 
 
 def _open(path: str):
+    if path.startswith(HUB_PREFIX):
+        return open_hub_file(path)
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
@@ -128,6 +155,8 @@ class _UnitStream:
 def plan_chunks(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
     if unit.kind == "parquet":
         return _plan_parquet(unit, rows_per_chunk)
+    if unit.kind == "arrow":
+        return _plan_arrow(unit, rows_per_chunk)
     if unit.kind == "json":
         with _UnitStream(unit) as s:
             data = s.read()
@@ -203,6 +232,59 @@ def _plan_parquet(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
     return chunks
 
 
+def _arrow_batches(stream) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(byte offset, batch) of every record batch of an Arrow IPC stream, from the stream's current position."""
+    native = pa.PythonFile(stream, mode="r")
+    schema = None
+    while True:
+        offset = stream.tell()
+        try:
+            message = pa.ipc.read_message(native)
+        except EOFError:
+            return
+        if message.type == "schema":
+            schema = pa.ipc.read_schema(message)
+        elif message.type == "record batch":
+            yield offset, pa.ipc.read_record_batch(message, schema)
+        else:
+            raise ValueError(f"unsupported Arrow IPC message {message.type!r} (dictionary-encoded columns?)")
+
+
+def _plan_arrow(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
+    """Chunks of whole record batches where they are small, slices of one batch where it is large."""
+    chunks: list[Chunk] = []
+    start = rows = row = 0
+    with _UnitStream(unit) as s:
+        for offset, batch in _arrow_batches(s):
+            n = batch.num_rows
+            if rows and rows + n > rows_per_chunk:
+                chunks.append(Chunk(unit, len(chunks), row - rows, rows, start))
+                rows = 0
+            if n > rows_per_chunk:
+                for skip in range(0, n, rows_per_chunk):
+                    take = min(rows_per_chunk, n - skip)
+                    chunks.append(Chunk(unit, len(chunks), row + skip, take, offset, skip=skip))
+            elif n:
+                start = offset if not rows else start
+                rows += n
+            row += n
+    if rows:
+        chunks.append(Chunk(unit, len(chunks), row - rows, rows, start))
+    return chunks
+
+
+def _read_arrow(chunk: Chunk) -> Iterator[dict]:
+    with _UnitStream(chunk.unit) as s:
+        schema = pa.ipc.read_schema(pa.ipc.read_message(pa.PythonFile(s, mode="r")))
+        s.seek(chunk.offset)
+        native, skip, left = pa.PythonFile(s, mode="r"), chunk.skip, chunk.num_rows
+        while left > 0:
+            batch = pa.ipc.read_record_batch(pa.ipc.read_message(native), schema).slice(skip, left)
+            skip = 0
+            left -= batch.num_rows
+            yield from batch.to_pylist()
+
+
 def read_chunk(chunk: Chunk) -> Iterator[RawRecord]:
     unit = chunk.unit
 
@@ -225,6 +307,9 @@ def read_chunk(chunk: Chunk) -> Iterator[RawRecord]:
                 left -= batch.num_rows
                 if left <= 0:
                     return
+    elif unit.kind == "arrow":
+        for row, rec in enumerate(_read_arrow(chunk), start=chunk.first_row):
+            yield RawRecord(unit.source, provenance(row), record=rec)
     elif unit.kind == "json":
         with _UnitStream(unit) as s:
             rows = _load_json_array(s.read(), unit)

@@ -1,0 +1,364 @@
+"""`vgr-etl stage-images`: unpack the upstream image archives into an image root, local or gs://.
+
+LLaVA-NeXT ships its images as `llava_next_raw_format_images_*.tar.gz`, VisualPRM400K as one zip split into
+byte ranges (`images.zip_aa`, `images.zip_ab`, ...: concatenated in name order they form the zip). Archives are
+read as streams through Beam's filesystem layer and members are copied in blocks, so memory stays bounded
+whatever the archive size: a tar is read front to back by one worker; a zip (its parts seen as one seekable
+stream) is split into member ranges that workers read in parallel.
+
+Every member lands under the destination only if its path stays inside it: absolute paths, `..`, links and
+device entries are refused and reported (on a local destination, also paths through a symlink leading out).
+A file already there with the same size is skipped, so a rerun (or a resumed run) writes only what is missing.
+Files appear whole: a gs:// object is invisible until its upload is closed, a local file is renamed into place.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import os
+import re
+import tarfile
+import uuid
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from beam_pipelines.materialisation.images import check_relative
+from beam_pipelines.records import RejectedError
+
+BLOCK = 1 << 20
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+_ZIP_PART = re.compile(r"^(?P<zip>.+\.zip)(?:_[a-z]+|\.\d{3})$")
+_S_IFMT, _S_IFLNK = 0o170000, 0o120000
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One logical archive: a tar (possibly compressed), or a zip made of one or more byte-range parts."""
+
+    name: str
+    kind: str  # tar | zip
+    parts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Task:
+    """The unit of work of one worker: a whole tar, or members [start, stop) of a zip."""
+
+    archive: Archive
+    start: int = 0
+    stop: int | None = None
+
+
+def group_archives(paths: list[str]) -> list[Archive]:
+    """Archives from matched files: split zip parts grouped under their zip's name and ordered by suffix."""
+    parts: dict[str, list[str]] = {}
+    archives = []
+    for path in sorted(set(paths)):
+        lower = path.lower()
+        split = _ZIP_PART.match(path)
+        if split:
+            parts.setdefault(split["zip"], []).append(path)
+        elif lower.endswith(".zip"):
+            parts.setdefault(path, []).insert(0, path)
+        elif lower.endswith(TAR_SUFFIXES):
+            archives.append(Archive(path, "tar", (path,)))
+        else:
+            raise ValueError(f"--archive {path}: not a .tar, .tar.gz, .tgz, .zip or split .zip_aa/.zip.001 part")
+    archives.extend(Archive(name, "zip", tuple(members)) for name, members in parts.items())
+    return sorted(archives, key=lambda a: a.name)
+
+
+def member_path(name: str) -> str:
+    """The member's path relative to the destination, or RejectedError if it would land outside."""
+    try:
+        return check_relative(name)
+    except RejectedError as exc:
+        raise RejectedError("stage", "path_escapes_root", exc.info.message.replace("image path", "member")) from None
+
+
+class ConcatenatedParts(io.RawIOBase):
+    """Seekable read-only stream over files laid end to end (a zip split into byte ranges)."""
+
+    def __init__(self, parts: tuple[str, ...]):
+        self._parts = parts
+        self._starts: list[int] = []
+        size = 0
+        for part in parts:
+            self._starts.append(size)
+            size += FileSystems.get_filesystem(part).size(part)
+        self._size = size
+        self._pos = 0
+        self._open_index: int | None = None
+        self._stream: BinaryIO | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _part_at(self, pos: int) -> int:
+        index = len(self._starts) - 1
+        while self._starts[index] > pos:
+            index -= 1
+        return index
+
+    def readinto(self, buffer) -> int:
+        """Fill `buffer` across part boundaries (a short read only at the end)."""
+        filled = 0
+        while filled < len(buffer) and self._pos < self._size:
+            index = self._part_at(self._pos)
+            if index != self._open_index:
+                self._close_part()
+                self._stream = FileSystems.open(self._parts[index], compression_type=CompressionTypes.UNCOMPRESSED)
+                self._open_index = index
+            end = self._starts[index + 1] if index + 1 < len(self._starts) else self._size
+            self._stream.seek(self._pos - self._starts[index])
+            data = self._stream.read(min(len(buffer) - filled, end - self._pos))
+            if not data:
+                raise EOFError(f"{self._parts[index]} is shorter than when it was listed")
+            buffer[filled : filled + len(data)] = data
+            filled += len(data)
+            self._pos += len(data)
+        return filled
+
+    def _close_part(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = self._open_index = None
+
+    def close(self) -> None:
+        self._close_part()
+        super().close()
+
+
+def _open_zip(archive: Archive) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BufferedReader(ConcatenatedParts(archive.parts), buffer_size=BLOCK))
+
+
+def plan_tasks(archives: list[Archive], workers: int) -> list[Task]:
+    """One task per tar; each zip split into up to `workers` member ranges of about equal uncompressed size."""
+    tasks = []
+    for archive in archives:
+        if archive.kind == "tar":
+            tasks.append(Task(archive))
+            continue
+        with _open_zip(archive) as zf:
+            sizes = [i.file_size for i in zf.infolist()]
+        target, start, acc = max(1, sum(sizes) // max(1, workers)), 0, 0
+        for index, size in enumerate(sizes):
+            acc += size
+            if acc >= target and index + 1 < len(sizes):
+                tasks.append(Task(archive, start, index + 1))
+                start, acc = index + 1, 0
+        tasks.append(Task(archive, start, len(sizes)))
+    return tasks
+
+
+@dataclass(frozen=True)
+class Member:
+    """An archive entry to write: `None` open means it is refused with `reason`."""
+
+    name: str
+    size: int
+    open: Any = None
+    reason: str | None = None
+    is_dir: bool = False
+
+
+def _tar_members(archive: Archive) -> Iterator[Member]:
+    with (
+        FileSystems.open(archive.parts[0], compression_type=CompressionTypes.UNCOMPRESSED) as raw,
+        tarfile.open(fileobj=raw, mode="r|*") as tf,
+    ):
+        while (info := tf.next()) is not None:
+            if info.isdir():
+                yield Member(info.name, 0, is_dir=True)
+            elif info.isfile():
+                yield Member(info.name, info.size, open=lambda info=info: tf.extractfile(info))
+            else:
+                kind = "symlink" if info.issym() else "hard link" if info.islnk() else "special file"
+                yield Member(info.name, info.size, reason=f"{kind} (only regular files are staged)")
+            tf.members.clear()  # a streamed tar keeps every header it has read: memory would grow with the archive
+
+
+def _zip_members(task: Task) -> Iterator[Member]:
+    with _open_zip(task.archive) as zf:
+        for info in zf.infolist()[task.start : task.stop]:
+            if info.is_dir():
+                yield Member(info.filename, 0, is_dir=True)
+            elif (info.external_attr >> 16) & _S_IFMT == _S_IFLNK:
+                yield Member(info.filename, info.file_size, reason="symlink (only regular files are staged)")
+            else:
+                yield Member(info.filename, info.file_size, open=lambda info=info: zf.open(info))
+
+
+class Destination:
+    """Writes files under the image root: skip-if-same-size, whole files only, never outside the root."""
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/") or root
+        self.local = "://" not in root
+        self._real = os.path.realpath(root) if self.local else ""
+
+    def target(self, rel: str) -> str:
+        if not self.local:
+            return f"{self.root}/{rel}"
+        path = os.path.join(self.root, rel)
+        real_parent = os.path.realpath(os.path.dirname(path))
+        if os.path.commonpath([real_parent, self._real]) != self._real:
+            raise RejectedError("stage", "path_escapes_root", f"member {rel!r} would be written through a symlink")
+        return path
+
+    def has(self, path: str, size: int) -> bool:
+        fs = FileSystems.get_filesystem(path)
+        return fs.exists(path) and fs.size(path) == size
+
+    def write(self, path: str, stream: BinaryIO) -> int:
+        if not self.local:
+            out = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+            written = _copy(stream, out)
+            out.close()  # commits the upload: the object appears whole or not at all
+            return written
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.partial")
+        try:
+            with open(temp, "wb") as out:
+                written = _copy(stream, out)
+            os.replace(temp, path)
+        finally:
+            if os.path.exists(temp):
+                os.remove(temp)
+        return written
+
+
+def _copy(src: BinaryIO, dst) -> int:
+    total = 0
+    while block := src.read(BLOCK):
+        dst.write(block)
+        total += len(block)
+    return total
+
+
+def run_task(task: Task, dest: str) -> dict[str, Any]:
+    """Unpack one task's members; return its counts and refusals (an unreadable archive is an error entry)."""
+    destination = Destination(dest)
+    result: dict[str, Any] = {"archive": task.archive.name, "written": 0, "skipped": 0, "bytes_written": 0}
+    refused: list[dict[str, str]] = []
+    members = _tar_members(task.archive) if task.archive.kind == "tar" else _zip_members(task)
+    try:
+        for member in members:
+            if member.is_dir:
+                continue
+            try:
+                if member.reason is not None:
+                    raise RejectedError("stage", "not_a_file", member.reason)
+                path = destination.target(member_path(member.name))
+            except RejectedError as exc:
+                refused.append({"member": member.name, "reason": exc.info.message})
+                continue
+            if destination.has(path, member.size):
+                result["skipped"] += 1
+                continue
+            with member.open() as stream:
+                result["bytes_written"] += destination.write(path, stream)
+            result["written"] += 1
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    result["refused"] = refused
+    return result
+
+
+def expand_archives(patterns: list[str]) -> list[Archive]:
+    paths = []
+    for pattern in patterns:
+        matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        if not matched:
+            raise ValueError(f"--archive {pattern!r} matched no files")
+        paths.extend(matched)
+    return group_archives(paths)
+
+
+def stage_images(patterns: list[str], dest: str, workers: int) -> dict[str, Any]:
+    """Unpack every archive matched by `patterns` into `dest` with `workers` processes; return the report."""
+    archives = expand_archives(patterns)
+    tasks = plan_tasks(archives, workers)
+    if workers <= 1 or len(tasks) == 1:
+        results = [run_task(t, dest) for t in tasks]
+    else:
+        # spawn, not fork: the parent may hold gRPC/HTTP client threads that a forked child must not inherit
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+            results = list(pool.map(run_task, tasks, [dest] * len(tasks)))
+    per_archive: dict[str, dict[str, Any]] = {}
+    for r in results:
+        entry = per_archive.setdefault(
+            r["archive"], {"archive": r["archive"], "written": 0, "skipped": 0, "bytes_written": 0, "refused": []}
+        )
+        for key in ("written", "skipped", "bytes_written"):
+            entry[key] += r[key]
+        entry["refused"].extend(r["refused"])
+        if "error" in r:
+            entry.setdefault("errors", []).append(r["error"])
+    archives_report = list(per_archive.values())
+    return {
+        "dest": dest,
+        "archives": archives_report,
+        "written": sum(a["written"] for a in archives_report),
+        "skipped": sum(a["skipped"] for a in archives_report),
+        "refused": sum(len(a["refused"]) for a in archives_report),
+        "bytes_written": sum(a["bytes_written"] for a in archives_report),
+        "errors": sum(len(a.get("errors", [])) for a in archives_report),
+        "tasks": len(tasks),
+    }
+
+
+def write_report(report: dict[str, Any], path: str) -> None:
+    f = FileSystems.create(path, mime_type="application/json")
+    f.write(json.dumps(report, indent=2).encode("utf-8") + b"\n")
+    f.close()
+
+
+def main(argv: list[str]) -> int:
+    """`vgr-etl stage-images`: 0 when every archive was read (refused members are reported, not fatal), 1 when an
+    archive could not be read to the end, 2 when nothing could be done (bad options, no archive matched)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="vgr-etl stage-images", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--archive", action="append", required=True, help="Archive file or glob, local or gs://.")
+    parser.add_argument("--dest", required=True, help="Image root to unpack into (directory or gs:// prefix).")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="Parallel worker processes.")
+    parser.add_argument("--report", help="Also write the JSON report to this path (local or gs://).")
+    args = parser.parse_args(argv)
+    try:
+        report = stage_images(args.archive, args.dest, max(1, args.workers))
+    except (ValueError, OSError) as exc:
+        print(f"vgr-etl: stage-images failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.report:
+        write_report(report, args.report)
+    print(
+        f"vgr-etl: staged into {args.dest}: {report['written']} written, {report['skipped']} skipped, "
+        f"{report['refused']} refused, {report['errors']} archive errors",
+        file=sys.stderr,
+    )
+    return 1 if report["errors"] else 0
