@@ -84,3 +84,15 @@ def apply_stage(pcoll, label: str, fn: beam.DoFn, errors: ErrorHandler, *side_in
     result = pcoll | label >> beam.ParDo(fn, *side_inputs).with_exception_handling()
     errors.add_error_pcollection(result["bad"] | f"{label}Errors" >> beam.Map(unexpected_error, fn.stage or label))
     return result["good"]
+
+
+class SampleStage(beam.PTransform):
+    """A per-record stage as a PTransform: `fn` applied with dead-letter handling, errors sent to `errors`."""
+
+    def __init__(self, fn: SampleStageFn, errors: ErrorHandler):
+        super().__init__()
+        self.fn = fn
+        self.errors = errors
+
+    def expand(self, outcomes):
+        return apply_stage(outcomes, type(self).__name__, self.fn, self.errors)

@@ -12,6 +12,7 @@ import json
 import tarfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def records(path: str) -> Iterator[dict[str, Any]]:
 def _materialise(sample: Sample, root: images.ImageRoot) -> Sample | None:
     try:
         loaded = tuple(images.load_image(root, p, sample.source, 10**9) for p in sample.image_paths)
-        return Sample(**{**sample.__dict__, "images": loaded})
+        return replace(sample, images=loaded)
     except RejectedError:
         return None
 

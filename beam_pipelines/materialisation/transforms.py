@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 from PIL import Image
 
 from beam_pipelines.materialisation import crops, images, replay
 from beam_pipelines.records import Sample
-from beam_pipelines.stages import SampleStageFn, apply_stage
+from beam_pipelines.stages import SampleStage, SampleStageFn
 
 
 class _LoadImagesFn(SampleStageFn):
@@ -35,15 +34,9 @@ class _LoadImagesFn(SampleStageFn):
         return replace(sample, images=loaded)
 
 
-class LoadImages(beam.PTransform):
+class LoadImages(SampleStage):
     def __init__(self, image_root: str, max_pixels: int, errors: ErrorHandler):
-        super().__init__()
-        self.image_root = image_root
-        self.max_pixels = max_pixels
-        self.errors = errors
-
-    def expand(self, outcomes):
-        return apply_stage(outcomes, "LoadImages", _LoadImagesFn(self.image_root, self.max_pixels), self.errors)
+        super().__init__(_LoadImagesFn(image_root, max_pixels), errors)
 
 
 class _DecodeFn(SampleStageFn):
@@ -53,15 +46,11 @@ class _DecodeFn(SampleStageFn):
         return images.decode_images(sample)
 
 
-class DecodeImages(beam.PTransform):
+class DecodeImages(SampleStage):
     """Each image decoded exactly once, after validation; the pixels feed cropping and replay."""
 
     def __init__(self, errors: ErrorHandler):
-        super().__init__()
-        self.errors = errors
-
-    def expand(self, outcomes):
-        return apply_stage(outcomes, "DecodeImages", _DecodeFn(), self.errors)
+        super().__init__(_DecodeFn(), errors)
 
 
 class _CropFn(SampleStageFn):
@@ -74,14 +63,9 @@ class _CropFn(SampleStageFn):
         return crops.crop_regions(sample, self.settings)
 
 
-class CropRegions(beam.PTransform):
+class CropRegions(SampleStage):
     def __init__(self, settings: crops.CropSettings, errors: ErrorHandler):
-        super().__init__()
-        self.settings = settings
-        self.errors = errors
-
-    def expand(self, outcomes):
-        return apply_stage(outcomes, "CropRegions", _CropFn(self.settings), self.errors)
+        super().__init__(_CropFn(settings), errors)
 
 
 class _ReplayFn(SampleStageFn):
@@ -95,14 +79,8 @@ class _ReplayFn(SampleStageFn):
         return replay.compute_replay(sample, self.config, self.pixels)
 
 
-class ComputeReplay(beam.PTransform):
+class ComputeReplay(SampleStage):
     """Replay geometry for every region (and per-sample visual tokens), from the image decoded for cropping."""
 
     def __init__(self, config: replay.ReplayPreset, pixels: bool, errors: ErrorHandler):
-        super().__init__()
-        self.config = config
-        self.pixels = pixels
-        self.errors = errors
-
-    def expand(self, outcomes):
-        return apply_stage(outcomes, "ComputeReplay", _ReplayFn(self.config, self.pixels), self.errors)
+        super().__init__(_ReplayFn(config, pixels), errors)

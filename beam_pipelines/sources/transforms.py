@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 
-from beam_pipelines.records import Duplicate, Provenance, RawRecord, RejectedError, Rejection
+from beam_pipelines.records import Duplicate, Provenance, RawRecord, RejectedError, Rejection, Sample
 from beam_pipelines.sources import parse_raw, raw_rejection
 from beam_pipelines.sources.agreement import conversation_key, raw_key_and_labels
 from beam_pipelines.sources.readers import expand_pattern, list_units, plan_chunks, read_chunk
@@ -43,13 +44,30 @@ class ReadSamples(beam.PTransform):
         return chunks | "ReadChunk" >> beam.FlatMap(read_chunk)
 
 
-class _KeyFn(beam.DoFn):
+def _duplicate_key(raw: RawRecord, sample: Sample) -> tuple[str, tuple[int, tuple[str, str, int]]]:
+    return sample.sample_id, (1, raw.provenance.sort_key())
+
+
+def _conversation_key(_: RawRecord, sample: Sample) -> tuple[str, str]:
+    return conversation_key(sample), sample.sample_id
+
+
+def _reference_key(_: RawRecord, sample: Sample) -> tuple[str, list[str]]:
+    return raw_key_and_labels(sample)
+
+
+class _ParsedKeyFn(beam.DoFn):
+    """`key_of(raw, sample)` for every raw record that parses; the others are the main pass's to reject."""
+
+    def __init__(self, key_of: Callable[[RawRecord, Sample], tuple[str, Any]]):
+        self.key_of = key_of
+
     def process(self, raw: RawRecord):
         try:
             sample = parse_raw(raw)
         except RejectedError:
             return
-        yield sample.sample_id, (1, raw.provenance.sort_key())
+        yield self.key_of(raw, sample)
 
 
 class _FirstAndCount(beam.CombineFn):
@@ -82,31 +100,13 @@ class FindDuplicates(beam.PTransform):
     """
 
     def expand(self, raws):
-        keys = raws | "SampleKeys" >> beam.ParDo(_KeyFn()).with_exception_handling()
+        keys = raws | "SampleKeys" >> beam.ParDo(_ParsedKeyFn(_duplicate_key)).with_exception_handling()
         return (
             keys["good"]
             | "CountPerId" >> beam.CombinePerKey(_FirstAndCount())
             | "Repeated" >> beam.Filter(lambda kv: kv[1][0] > 1)
             | "KeptCopy" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
         )
-
-
-class _ConversationKeyFn(beam.DoFn):
-    def process(self, raw: RawRecord):
-        try:
-            sample = parse_raw(raw)
-        except RejectedError:
-            return
-        yield conversation_key(sample), sample.sample_id
-
-
-class _ReferenceFn(beam.DoFn):
-    def process(self, raw: RawRecord):
-        try:
-            sample = parse_raw(raw)
-        except RejectedError:
-            return
-        yield raw_key_and_labels(sample)
 
 
 def _matched(kv: tuple[str, dict[str, list]]):
@@ -133,9 +133,9 @@ class ReferenceLabels(beam.PTransform):
             conversations.pipeline
             | "PlanReference" >> PlanChunks("visualprm_raw", self.patterns, self.rows_per_chunk)
             | "ReadReference" >> ReadSamples()
-            | "ReferenceKeys" >> beam.ParDo(_ReferenceFn())
+            | "ReferenceKeys" >> beam.ParDo(_ParsedKeyFn(_reference_key))
         )
-        keys = conversations | "ConversationKeys" >> beam.ParDo(_ConversationKeyFn())
+        keys = conversations | "ConversationKeys" >> beam.ParDo(_ParsedKeyFn(_conversation_key))
         return (
             {"conversation": keys, "reference": reference}
             | "MatchForms" >> beam.CoGroupByKey()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -125,7 +126,7 @@ def sample_of(source: str, record: dict, image=None, facts=None) -> Sample:
     sample = PARSERS[source](record, PROV)
     encoded = EncodedImage(b"\xff" * 10, "jpg", width, height)
     images = (LoadedImage("a", "/r/a", "as_written", encoded, fmt),)
-    return Sample(**{**sample.__dict__, "images": images, "facts": {**sample.facts, **(facts or {})}})
+    return replace(sample, images=images, facts={**sample.facts, **(facts or {})})
 
 
 def check(samples: list[Sample], units: str = "normalized") -> tuple[list, Counter]:
