@@ -1,8 +1,9 @@
-"""Command line: `vgr-etl run ...`, `vgr-etl demo --output DIR` and `vgr-etl stage-images ...` (also
-`python -m beam_pipelines`).
+"""Command line (also `python -m beam_pipelines`): `vgr-etl run|refresh ...` build a new version of the output
+dataset from the inputs (all of them, or what changed); `compact`, `gc` and `files` maintain and read it;
+`demo` and `stage-images` help getting started.
 
-`run` exits 0 on success and non-zero with a one-line reason otherwise, including when the rejected
-fraction exceeds `--max_reject_fraction`; outputs and report are written first either way.
+`run`/`refresh` exit 0 on success and non-zero with a one-line reason otherwise, including when the rejected
+fraction exceeds `--max_reject_fraction` (the files and report are written, the version is not published).
 """
 
 from __future__ import annotations
@@ -11,24 +12,24 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from beam_pipelines.options import VgrEtlOptions, check_required, unknown_flags
 from beam_pipelines.pipeline import build_pipeline
-from beam_pipelines.sinks.shards import TMP_DIR, AtomicFile, join
+from beam_pipelines.sinks.shards import TMP_DIR, AtomicFile, join, remove_tree
 from beam_pipelines.sinks.transforms import PREVIEW_PAGE, REPORT, VALIDATION_PAGE, read_report
 from beam_pipelines.stages import TIMING_NAMESPACE
+from beam_pipelines.versioning.maintenance import build_compaction, collect_garbage, compaction_plan, plan_groups
+from beam_pipelines.versioning.manifest import CURRENT, DATASET_KINDS, data_files, manifest_path
+from beam_pipelines.versioning.plan import VersionPlan, plan_version
 
 LOCAL_RUNNER = "FnApiRunner"  # the DirectRunner first tries to download the Prism binary
-OUTPUT_PARTS = ("parquet", "webdataset", "rejected", "validation", "preview", TMP_DIR, REPORT)
 FLEX_TEMPLATE_ENV = "FLEX_TEMPLATE_PYTHON_PY_FILE"  # set in the Flex Template launcher image
 
 
@@ -46,25 +47,6 @@ def _with_default_runner(argv: list[str]) -> list[str]:
     return [*argv, f"--runner={LOCAL_RUNNER}"]
 
 
-def _remove(path: str) -> None:
-    if "://" not in path:
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
-        return
-    matches = FileSystems.match([path, path + "/**"])
-    found = [m.path for r in matches for m in r.metadata_list]
-    if found:
-        FileSystems.delete(found)
-
-
-def prepare_output(output: str) -> None:
-    """A run replaces what an earlier run wrote to the same output (only our own parts are touched)."""
-    for part in OUTPUT_PARTS:
-        _remove(join(output, part))
-
-
 def launch_mode(options: VgrEtlOptions) -> str | None:
     """Runs that return right after `run()`: "build" (a Dataflow dry run or classic template creation: nothing
     runs, outputs are not touched) or "flex" (a Flex Template launcher: the job is submitted, and waiting for it
@@ -76,27 +58,59 @@ def launch_mode(options: VgrEtlOptions) -> str | None:
     return "flex" if flex else None
 
 
-def run_pipeline(argv: list[str]) -> dict[str, Any] | None:
-    """Run the pipeline to completion; return the final report (None when `launch_mode` says not to wait)."""
+def _write_report(output: str, report: dict[str, Any], folder: str | None) -> None:
+    for path in filter(None, (folder and f"{folder}/{REPORT}", REPORT)):
+        f = AtomicFile(output, join(output, path))
+        f.write(json.dumps(report, indent=2).encode("utf-8") + b"\n")
+        f.commit()
+
+
+def _nothing_to_do(plan: VersionPlan, started: float) -> dict[str, Any]:
+    """The report of a refresh that found every input file unchanged: nothing read, nothing published."""
+    assert plan.parent is not None
+    report = {
+        "command": "refresh",
+        "input_records": 0,
+        "accepted": 0,
+        "rejected": 0,
+        "duplicates": 0,
+        "new": 0,
+        "unchanged": plan.parent.samples,
+        "removed": 0,
+        "version": {
+            "version": plan.parent.version,
+            "command": "refresh",
+            "published": False,
+            "nothing_to_do": True,
+            "input_files": plan.input_files,
+        },
+        "config": plan.parent.options,
+        "wall_time_s": round(time.time() - started, 3),
+    }
+    _write_report(plan.output, report, None)
+    remove_tree(join(plan.output, TMP_DIR))
+    return report
+
+
+def run_pipeline(argv: list[str], command: str = "run") -> dict[str, Any] | None:
+    """Run (or refresh) to completion; return the final report (None when `launch_mode` says not to wait)."""
     bad = unknown_flags(argv)
     if bad:
-        raise ValueError(f"unknown option(s): {', '.join(bad)} (see `vgr-etl run --help`)")
+        raise ValueError(f"unknown option(s): {', '.join(bad)} (see `vgr-etl {command} --help`)")
     options = VgrEtlOptions(_with_default_runner(argv))
     o = options.view_as(VgrEtlOptions)
     check_required(o)
     started = time.time()
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, options)
     mode = launch_mode(options)
-    if mode == "build":
-        pipeline.run()
-        return None
-    prepare_output(o.output)
+    plan = plan_version(options, command, list_inputs=mode != "build", clean=mode != "build")
+    if plan.nothing_to_do:
+        return _nothing_to_do(plan, started)
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, options, plan)
     result = pipeline.run()
-    if mode == "flex":
+    if mode is not None:
         return None
     result.wait_until_finish()
-    _remove(join(o.output, TMP_DIR))
     report = read_report(o.output)
     report["wall_time_s"] = round(time.time() - started, 3)
     report["started_at"] = datetime.fromtimestamp(started, UTC).isoformat()
@@ -105,15 +119,13 @@ def run_pipeline(argv: list[str]) -> dict[str, Any] | None:
     report["invariant_holds"] = (
         report["input_records"] == report["accepted"] + report["rejected"] + report["duplicates"]
     )
-    f = AtomicFile(o.output, join(o.output, REPORT))
-    f.write(json.dumps(report, indent=2).encode("utf-8") + b"\n")
-    f.commit()
-    _remove(join(o.output, TMP_DIR))
-    if report["input_records"] and report["rejected"] / report["input_records"] > o.max_reject_fraction:
+    _write_report(o.output, report, plan.report_dir)
+    remove_tree(join(o.output, TMP_DIR))
+    if not report["version"]["published"]:
         raise RunFailed(
             f"rejected {report['rejected']} of {report['input_records']} input records "
             f"({report['rejected'] / report['input_records']:.1%}), above --max_reject_fraction="
-            f"{o.max_reject_fraction}; see {join(o.output, 'rejected')}",
+            f"{o.max_reject_fraction}; {plan.version} not published (see {join(o.output, 'rejected')})",
             report,
         )
     return report
@@ -129,43 +141,125 @@ def stage_times(result: beam.runners.runner.PipelineResult) -> dict[str, float]:
 
 
 def summary(report: dict[str, Any], output: str) -> str:
+    v = report["version"]
+    if v.get("nothing_to_do"):
+        files = v["input_files"]
+        return (
+            f"refresh: nothing to do: {files['unchanged']} input files unchanged, none new, changed or gone; "
+            f"{v['version']} stays current ({report['unchanged']} samples)"
+        )
     checks = ", ".join(f"{k}={v}" for k, v in report["rejected_by_check"].items()) or "none"
+    state = "published" if v["published"] else "NOT published"
     return (
         f"{report['config']['source']}: {report['input_records']} input records -> {report['accepted']} accepted, "
-        f"{report['rejected']} rejected ({checks}), {report['duplicates']} duplicates, "
-        f"{report['regions']} regions in {report['wall_time_s']:.1f}s\n"
-        f"  outputs: {output}/parquet, {output}/webdataset, {output}/rejected\n"
+        f"{report['rejected']} rejected ({checks}), {report['duplicates']} duplicates "
+        f"({report['already_present']} already published), {report['regions']} regions "
+        f"in {report['wall_time_s']:.1f}s\n"
+        f"  {v['command']} {v['version']} {state}: {report['new']} new, {report['unchanged']} unchanged, "
+        f"{report['removed']} removed ({v['on_removed']}: {v['dropped']} dropped); "
+        f"dataset {v['dataset']['samples']} samples in {v['dataset']['units']} units\n"
+        f"  manifest: {join(output, CURRENT)} -> {manifest_path(v['version'])}\n"
         f"  report:  {join(output, REPORT)}, {join(output, VALIDATION_PAGE)}, {join(output, PREVIEW_PAGE)}"
     )
 
 
-def _run_command(argv: list[str]) -> int:
-    if argv and argv[0] in ("-h", "--help"):
-        parser = argparse.ArgumentParser(prog="vgr-etl run", description="Run the ETL on one source.")
-        VgrEtlOptions._add_argparse_args(parser)
-        parser.print_help()
-        return 0
+def _output_of(argv: list[str]) -> str:
     output = next((a.split("=", 1)[1] for a in argv if a.startswith("--output=")), None)
-    if output is None and "--output" in argv:
+    if output is None and "--output" in argv[:-1]:
         output = argv[argv.index("--output") + 1]
+    return output or ""
+
+
+def _fail(command: str, exc: Exception) -> int:
+    """One line for the user; the traceback is in the log at debug level."""
+    logging.getLogger(__name__).debug("%s failed", command, exc_info=True)
+    print(
+        f"vgr-etl: {command} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _pipeline_command(command: str, description: str):
+    def run(argv: list[str]) -> int:
+        if argv and argv[0] in ("-h", "--help"):
+            parser = argparse.ArgumentParser(prog=f"vgr-etl {command}", description=description)
+            VgrEtlOptions._add_argparse_args(parser)
+            parser.print_help()
+            return 0
+        output = _output_of(argv)
+        try:
+            report = run_pipeline(argv, command)
+        except RunFailed as exc:
+            if exc.report is not None:
+                print(summary(exc.report, output), file=sys.stderr)
+            print(f"vgr-etl: {command} failed: {exc}", file=sys.stderr)
+            return 1
+        except Exception as exc:
+            return _fail(command, exc)
+        if report is None:
+            print("vgr-etl: job built or submitted without waiting (dry run, template or Flex Template launch)")
+        else:
+            print(summary(report, output))
+        return 0
+
+    return run
+
+
+def _compact_command(argv: list[str]) -> int:
+    """`vgr-etl compact --output DIR [--shard_max_samples N] [--shard_max_bytes B] [Beam options]`."""
     try:
-        report = run_pipeline(argv)
-    except RunFailed as exc:
-        if exc.report is not None:
-            print(summary(exc.report, output or ""), file=sys.stderr)
-        print(f"vgr-etl: run failed: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # one line for the user; the traceback is in the log at debug level
-        logging.getLogger(__name__).debug("run failed", exc_info=True)
-        print(
-            f"vgr-etl: run failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-            file=sys.stderr,
-        )
-        return 2
-    if report is None:
-        print("vgr-etl: job built or submitted without waiting (dry run, template or Flex Template launch)")
-    else:
-        print(summary(report, output or ""))
+        bad = unknown_flags(argv)
+        if bad:
+            raise ValueError(f"unknown option(s): {', '.join(bad)}")
+        options = VgrEtlOptions(_with_default_runner(argv))
+        o = options.view_as(VgrEtlOptions)
+        if not o.output:
+            raise ValueError("missing required option: --output")
+        plan = compaction_plan(o.output)
+        assert plan.parent is not None
+        groups = plan_groups(list(plan.parent.units), o.shard_max_samples, o.shard_max_bytes)
+        if not groups:
+            print(f"compact: nothing to do: {len(plan.parent.units)} units, none small enough to merge")
+            return 0
+        pipeline = beam.Pipeline(options=options)
+        build_compaction(pipeline, plan, groups)
+        pipeline.run().wait_until_finish()
+        remove_tree(join(o.output, TMP_DIR))
+        report = read_report(o.output)
+    except Exception as exc:
+        return _fail("compact", exc)
+    v = report["version"]
+    print(
+        f"compact: {v['version']} published: {plan.parent.samples} samples, {len(plan.parent.units)} units -> "
+        f"{v['dataset']['units']} units ({sum(len(g) for g in groups)} merged into {len(groups)})"
+    )
+    return 0
+
+
+def _gc_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vgr-etl gc", description="Delete all but the newest N versions.")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--keep", type=int, required=True, help="Versions to keep, the current one included.")
+    args = parser.parse_args(argv)
+    try:
+        result = collect_garbage(args.output, args.keep)
+    except Exception as exc:
+        return _fail("gc", exc)
+    print(json.dumps(result))
+    return 0
+
+
+def _files_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vgr-etl files", description="The current version's files, one per line.")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--kind", default="parquet_samples", choices=DATASET_KINDS)
+    args = parser.parse_args(argv)
+    try:
+        paths = data_files(args.output, args.kind)
+    except Exception as exc:
+        return _fail("files", exc)
+    print("\n".join(paths))
     return 0
 
 
@@ -184,13 +278,23 @@ def _stage_images_command(argv: list[str]) -> int:
     return stage_images_main(argv)
 
 
-COMMANDS = {"run": _run_command, "demo": _demo_command, "stage-images": _stage_images_command}
+COMMANDS = {
+    "run": _pipeline_command("run", "Build a new version of the output dataset from every input record."),
+    "refresh": _pipeline_command(
+        "refresh", "Add the input records not yet in the current version, as a new version (same options as run)."
+    ),
+    "compact": _compact_command,
+    "gc": _gc_command,
+    "files": _files_command,
+    "demo": _demo_command,
+    "stage-images": _stage_images_command,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print("usage: vgr-etl {run,demo,stage-images} [options]  (vgr-etl COMMAND --help)", file=sys.stderr)
+        print(f"usage: vgr-etl {{{','.join(COMMANDS)}}} [options]  (vgr-etl COMMAND --help)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return COMMANDS[argv[0]](argv[1:])

@@ -40,6 +40,13 @@ class VgrEtlOptions(PipelineOptions):
             "--formats", default="parquet,webdataset", help="Comma-separated output formats: parquet, webdataset."
         )
         parser.add_argument(
+            "--on_removed",
+            choices=("keep", "drop"),
+            default="keep",
+            help="refresh: samples whose record disappeared upstream stay in the dataset (keep) or are dropped from "
+            "the new version by rewriting only the shards that hold them (drop).",
+        )
+        parser.add_argument(
             "--max_reject_fraction",
             type=float,
             default=0.1,
@@ -218,6 +225,7 @@ def config_of(options: VgrEtlOptions) -> dict[str, Any]:
         "box_units",
         "max_image_pixels",
         "max_reject_fraction",
+        "on_removed",
         "shard_max_samples",
         "shard_max_bytes",
         "jpeg_quality",

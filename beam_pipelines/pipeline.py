@@ -1,19 +1,23 @@
-"""`build_pipeline`: the stages composed, sources → validation → materialisation → sinks.
+"""`build_pipeline`: the stages composed, sources → validation → materialisation → sinks → versioning.
 
-    input patterns ─ PlanChunks ─┬─ FindDuplicates (ids only) ──────────────┐ (side input)
-                                 └─ ReadSamples ─ ParseSamples ─ ValidateRecords ─ LoadImages
+    current version's ids (refresh) ─ ReadPublishedIds ─┐
+    input files ─ PlanChunks ─┬─ FindDuplicates (ids only) ┴─────────────┐ (side input)   ── removed ids ─┐
+                              └─ ReadSamples ─ ParseSamples ─ ValidateRecords ─ LoadImages
                                        ─ ValidateImages ─ DecodeImages ─ CropRegions ─ ComputeReplay
                                        [─ ScoreRegions, with --score_model]
                                        ─┬─ WriteParquetShards ──┐
                                         ├─ WriteWebDatasetShards ┤
-                                        ├─ WriteDeadLetters ─────┼─ WriteReport
+                                        ├─ WriteIndexShards ─────┤
+                                        ├─ WriteDeadLetters ─────┼─ WriteReport ─ PublishVersion
                                         └─ outcome counters ─────┤
     per-expectation counters of the two validation stages ──────────────┘
     unexpected exceptions in any stage ─ ErrorHandler ─ WriteErrorRecords ─┘
+    removed ids (--on_removed drop) ─ RewriteRemoved ─────────────────────────────────┘
 
 Everything from ReadSamples to the writers is one fused chain per chunk: images are decoded once,
 after validation, never shuffled, and shards line up with input chunks. The validation stages batch
-samples within a bundle (Great Expectations has a fixed cost per call) and keep their order.
+samples within a bundle (Great Expectations has a fixed cost per call) and keep their order. Shards are named
+after the version the run publishes (`versioning/`); the plan of what to read is made before the job is built.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings
 from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, DecodeImages, LoadImages
 from beam_pipelines.options import VgrEtlOptions, config_of, formats_of
-from beam_pipelines.sinks.shards import ShardLimits
+from beam_pipelines.sinks.report import MergeCounts
+from beam_pipelines.sinks.shards import ShardLimits, ShardTarget
 from beam_pipelines.sinks.transforms import (
     CountOutcomes,
     WriteDeadLetters,
     WriteErrorRecords,
+    WriteIndexShards,
     WriteParquetShards,
     WriteReport,
     WriteWebDatasetShards,
@@ -43,25 +49,36 @@ from beam_pipelines.sources.transforms import (
 )
 from beam_pipelines.validation.suites import expectation_infos, load_suites
 from beam_pipelines.validation.transforms import ValidateImages, ValidateRecords
+from beam_pipelines.versioning.plan import VersionPlan, plan_version
+from beam_pipelines.versioning.transforms import PublishVersion, ReadPublishedIds, RewriteRemoved
 
 
-def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
+def _removed_stats(_: tuple[str, str], drop: bool) -> dict[str, int]:
+    return {"removed": 1, "dropped": int(drop)}
+
+
+def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan | None = None) -> None:
+    """The job of one `run` or `refresh`; without a plan, a `run` planned here (tests, templates)."""
     o = options.view_as(VgrEtlOptions)
+    plan = plan or plan_version(options, "run", list_inputs=False, clean=False)
     formats = formats_of(o)
-    limits = ShardLimits(o.shard_max_samples, o.shard_max_bytes)
+    target = ShardTarget(o.output, ShardLimits(o.shard_max_samples, o.shard_max_bytes), plan.version)
     crop_settings = CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)
     replay_config = replay.preset(o.replay_preset, o.replay_frame)
     suites = load_suites(o.expectations)
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
 
-    chunks = p | "PlanChunks" >> PlanChunks(o.source, o.input, o.shard_max_samples)
+    chunks = p | "PlanChunks" >> PlanChunks(
+        o.source, list(o.input if plan.files is None else plan.files), o.shard_max_samples
+    )
     raws_for_ids = chunks | "ReadForIds" >> ReadSamples()
-    duplicates = raws_for_ids | "FindDuplicates" >> FindDuplicates()
+    published = p | "ReadPublishedIds" >> ReadPublishedIds(o.output, plan.known_index) if plan.known_index else None
+    ids = raws_for_ids | "FindDuplicates" >> FindDuplicates(published, plan.stale_files)
     references = None
     if o.label_reference:
         references = raws_for_ids | "ReferenceLabels" >> ReferenceLabels(o.label_reference, o.shard_max_samples)
-    with ErrorHandler(WriteErrorRecords(o.output)) as errors:
-        parsed = chunks | "ReadSamples" >> ReadSamples() | "ParseSamples" >> ParseSamples(duplicates, errors)
+    with ErrorHandler(WriteErrorRecords(target)) as errors:
+        parsed = chunks | "ReadSamples" >> ReadSamples() | "ParseSamples" >> ParseSamples(ids["kept"], errors)
         parsed, record_checks = parsed | "ValidateRecords" >> ValidateRecords(suites, *batching, references)
         loaded = parsed | "LoadImages" >> LoadImages(o.image_root, o.max_image_pixels, errors)
         loaded, image_checks = loaded | "ValidateImages" >> ValidateImages(suites, *batching)
@@ -77,21 +94,35 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions) -> None:
             outcomes = outcomes | "ScoreRegions" >> ScoreRegions(settings_of(o, replay_config), errors)
     error_shards, error_counts = errors.output()
 
-    shards = [error_shards, outcomes | "WriteDeadLetters" >> WriteDeadLetters(o.output, limits)]
+    shards = [
+        error_shards,
+        outcomes | "WriteDeadLetters" >> WriteDeadLetters(target),
+        outcomes | "WriteIndexShards" >> WriteIndexShards(target),
+    ]
     if "parquet" in formats:
-        shards.append(outcomes | "WriteParquetShards" >> WriteParquetShards(o.output, limits))
+        shards.append(outcomes | "WriteParquetShards" >> WriteParquetShards(target))
     if "webdataset" in formats:
-        shards.append(outcomes | "WriteWebDatasetShards" >> WriteWebDatasetShards(o.output, limits))
+        shards.append(outcomes | "WriteWebDatasetShards" >> WriteWebDatasetShards(target))
+    drop = plan.on_removed == "drop"
+    removed_counts = (
+        ids["removed"]
+        | "RemovedStats" >> beam.Map(_removed_stats, drop)
+        | "MergeRemoved" >> beam.CombineGlobally(MergeCounts())
+    )
     counts = (
         outcomes | "CountOutcomes" >> CountOutcomes(),
         error_counts,
         record_checks,
         image_checks,
+        removed_counts,
     ) | "FlattenCounts" >> beam.Flatten()
     config = {**config_of(o), "replay_preset_json": replay_config.to_json()}
     expectations = {name: info.to_json() for name, info in expectation_infos(suites).items()}
-    _ = {
-        "counts": counts,
-        "shards": shards | "FlattenShards" >> beam.Flatten(),
-        "outcomes": outcomes,
-    } | "WriteReport" >> WriteReport(o.output, config, expectations)
+    infos = shards | "FlattenShards" >> beam.Flatten()
+    replacements = (
+        ids["removed"] | "RewriteRemoved" >> RewriteRemoved(plan) if drop else p | "NoRewrites" >> beam.Create([])
+    )
+    report = {"counts": counts, "shards": infos, "outcomes": outcomes} | "WriteReport" >> WriteReport(
+        o.output, plan.report_dir, config, expectations
+    )
+    _ = report | "PublishVersion" >> PublishVersion(plan, config_of(o), infos, replacements)

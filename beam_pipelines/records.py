@@ -102,12 +102,17 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Duplicate:
-    """An exact duplicate of an earlier record (same sample_id); kept once, counted here."""
+    """An exact duplicate of another record (same sample_id); kept once, counted here.
+
+    `kept_in` names the unit of the current dataset version that already holds the kept copy (a refresh
+    meeting a record it published before); empty for a duplicate within this run's input.
+    """
 
     source: str
     provenance: Provenance
     sample_id: str
     kept: Provenance
+    kept_in: str = ""
 
 
 @dataclass(frozen=True)

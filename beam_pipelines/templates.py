@@ -46,12 +46,23 @@ def _parameter(action: argparse.Action) -> dict[str, Any]:
     return param
 
 
+COMMANDS = ("run", "refresh")
+COMMAND_PARAMETER = {
+    "name": "command",
+    "label": "Command",
+    "helpText": "run: a full new version from every input record; refresh: only what changed since the current "
+    "version (scheduled runs).",
+    "isOptional": True,
+    "regexes": ["^(" + "|".join(COMMANDS) + ")$"],
+}
+
+
 def flex_template_metadata() -> dict[str, Any]:
     return {
         "name": NAME,
         "description": DESCRIPTION,
         "streaming": False,
-        "parameters": [_parameter(a) for a in option_actions()],
+        "parameters": [COMMAND_PARAMETER, *(_parameter(a) for a in option_actions())],
     }
 
 
@@ -59,15 +70,21 @@ def launcher_argv(argv: list[str]) -> list[str]:
     """`vgr-etl run` arguments from the Flex launcher's `--name=value` parameters.
 
     The launcher passes every parameter with a value, so `--replay_pixels=true|false` becomes the bare flag or
-    nothing; the runner defaults to Dataflow (the CLI's own default is the local runner).
+    nothing; a repeatable option (`--input`) takes one pattern per line, since a template parameter is one string
+    (a line feed cannot occur in a GCS object name); the runner defaults to Dataflow (the CLI's own default is the
+    local runner).
     """
     flags = {a.dest for a in option_actions() if a.nargs == 0}
+    repeated = {a.dest for a in option_actions() if isinstance(a, argparse._AppendAction)}
     out = []
     for arg in argv:
         name, eq, value = arg.partition("=")
         if eq and name.lstrip("-") in flags:
             if value.lower() == "true":
                 out.append(name)
+            continue
+        if eq and name.lstrip("-") in repeated:
+            out.extend(f"{name}={item.strip()}" for item in value.split("\n") if item.strip())
             continue
         out.append(arg)
     if not any(a == "--runner" or a.startswith("--runner=") for a in out):
@@ -76,9 +93,13 @@ def launcher_argv(argv: list[str]) -> list[str]:
 
 
 def launch(argv: list[str]) -> int:
+    """The launcher's entry: `--command=run|refresh` (default run) picks the CLI command, the rest are options."""
     from beam_pipelines.cli import main
 
-    return main(["run", *launcher_argv(argv)])
+    command = next((a.split("=", 1)[1] for a in argv if a.startswith("--command=")), "run")
+    if command not in COMMANDS:
+        raise ValueError(f"--command must be one of {', '.join(COMMANDS)}")
+    return main([command, *launcher_argv([a for a in argv if not a.startswith("--command=")])])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from beam_pipelines.cli import main
+from beam_pipelines.versioning.manifest import read_current
 from tests.conftest import run_cli
 from tests.helpers.outputs import shard_names, snapshot
 
@@ -43,15 +45,19 @@ def test_whole_pipeline_on_gcs_equals_the_local_run(demo, gcs, on_gcs, source, t
     assert snapshot(remote, {url: local}) == snapshot(tmp_path / "local")
 
 
-def test_a_rerun_on_gcs_replaces_the_earlier_outputs(demo, gcs, on_gcs, tmp_path):
+def test_a_rerun_on_gcs_publishes_a_new_version_and_gc_removes_the_old_one(demo, gcs, on_gcs, tmp_path):
     local, url = on_gcs
     out_url = f"{gcs.bucket('vgr-outputs')}/rerun"
     run = gs_run(demo["visualprocessbench"], local, url)
     assert run_cli(*run.argv(out_url), "--max_reject_fraction=0.5", "--shard_max_samples=2") == 0
-    first = gcs.names(out_url)
+    first = [n for n in gcs.names(out_url) if n.startswith(("parquet/", "webdataset/", "index/"))]
     assert run_cli(*run.argv(out_url), "--max_reject_fraction=0.5", "--formats=parquet") == 0
-    second = gcs.names(out_url)
-    samples = [[n for n in names if n.startswith("parquet/samples/")] for names in (first, second)]
-    assert len(samples[0]) > 1 and len(samples[1]) == 1, "the first run's smaller shards must be gone"
-    assert not [n for n in second if n.startswith(("webdataset/", "_tmp/"))]
+    assert set(first) <= set(gcs.names(out_url)), "readers of the first version keep its files until gc"
+    manifest = read_current(out_url)
+    assert manifest is not None and manifest.version == "v000002" and manifest.parent == "v000001"
+    assert len(manifest.files("parquet_samples")) == 1 and not manifest.files("webdataset")
+    assert main(["gc", f"--output={out_url}", "--keep=1"]) == 0
+    left = gcs.names(out_url)
+    assert [n for n in left if n.startswith("parquet/samples/")] == [manifest.files("parquet_samples")[0].path]
+    assert not [n for n in left if n.startswith(("webdataset/", "_tmp/", "versions/v000001/"))]
     assert snapshot(gcs.download_tree(out_url, tmp_path / "second"))["counts"]["input_records"] == 9

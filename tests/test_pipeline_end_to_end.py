@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import json
 import os
 from pathlib import Path
 
@@ -102,8 +103,12 @@ def digest_tree(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "report.json"
+        if p.is_file() and p.name not in ("report.json", "manifest.json")  # both hold times and paths of the run
     }
+
+
+def manifest_units(root: Path) -> list:
+    return json.loads((root / "versions" / "v000001" / "manifest.json").read_text())["units"]
 
 
 def test_rerun_with_inputs_reordered_and_two_workers_gives_identical_files(demo, outputs, tmp_path):
@@ -122,6 +127,7 @@ def test_rerun_with_inputs_reordered_and_two_workers_gives_identical_files(demo,
         == 0
     )
     assert digest_tree(out) == digest_tree(outputs / "vgr")
+    assert manifest_units(out) == manifest_units(outputs / "vgr")
     again, first = report_of(out), report_of(outputs / "vgr")
     assert again["expectations"] == first["expectations"] and again["warnings"] == first["warnings"]
 

@@ -27,7 +27,7 @@ def digests(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "report.json"
+        if p.is_file() and p.name not in ("report.json", "manifest.json")  # times and paths of the run
     }
 
 

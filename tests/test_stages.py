@@ -34,8 +34,8 @@ def test_parse_keeps_the_first_copy_and_counts_duplicates():
     records = [raw(0, "q1"), raw(1, "q2"), raw(2, "q1"), RawRecord("vgr", Provenance("f.jsonl", 3, "c"), line=b"{")]
     with TestPipeline(options=OPTIONS) as p:
         raws = p | beam.Create(records)
-        dups = raws | FindDuplicates()
-        assert_that(dups | beam.Map(lambda kv: kv[1]), equal_to([("f.jsonl", "", 0)]), label="Kept")
+        dups = (raws | FindDuplicates())["kept"]
+        assert_that(dups | beam.Map(lambda kv: kv[1]), equal_to([("f.jsonl", "", 0, "")]), label="Kept")
         with CollectingErrorHandler() as errors:
             outcomes = raws | ParseSamples(dups, errors)
         assert_that(

@@ -24,6 +24,7 @@ def test_committed_metadata_equals_the_options_class():
 
 def test_every_option_is_a_parameter_with_help_and_a_working_regex():
     params = {p["name"]: p for p in json.loads(METADATA.read_text())["parameters"]}
+    assert params.pop("command")["regexes"] == ["^(run|refresh)$"]
     actions = {a.dest: a for a in option_actions()}
     assert set(params) == set(actions) and len(params) >= 15
     defaults = VgrEtlOptions([]).view_as(VgrEtlOptions)

@@ -1,4 +1,5 @@
-"""`parquet/samples/<chunk>-<part>.parquet` and `parquet/regions/<chunk>-<part>.parquet`.
+"""`parquet/samples/<unit>-<part>.parquet`, `parquet/regions/<unit>-<part>.parquet`, and the id index
+`index/<unit>-<part>.parquet` (written whatever the formats: it is how a refresh knows what the dataset holds).
 
 Rows are streamed in row groups of `ROW_GROUP` samples so a worker never holds a whole shard.
 """
@@ -9,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from beam_pipelines.records import Sample
-from beam_pipelines.sinks.schema import REGION_SCHEMA, SAMPLE_SCHEMA, region_rows, sample_row
+from beam_pipelines.sinks.schema import INDEX_SCHEMA, REGION_SCHEMA, SAMPLE_SCHEMA, index_row, region_rows, sample_row
 from beam_pipelines.sinks.shards import AtomicFile, ChunkWriterFn, ShardInfo, join
 
 ROW_GROUP = 64
@@ -18,9 +19,10 @@ ROW_GROUP = 64
 class _Table:
     """One Parquet file being written: buffered rows flushed as row groups into an atomic file."""
 
-    def __init__(self, output: str, final: str, schema: pa.Schema):
+    def __init__(self, output: str, final: str, schema: pa.Schema, kind: str, unit: str):
         self.file = AtomicFile(output, final)
         self.schema = schema
+        self.kind, self.unit = kind, unit
         self.writer = pq.ParquetWriter(self.file, schema, compression="snappy")
         self.rows: list[dict] = []
         self.count = 0
@@ -43,15 +45,19 @@ class _Table:
             self.file.abort()
             return None
         self.file.commit()
-        return ShardInfo(f"parquet_{self.file.final.rsplit('/', 2)[-2]}", self.file.final, self.count, self.file.size)
+        return self.file.info(self.kind, self.count, self.unit)
 
 
 class ParquetShardWriterFn(ChunkWriterFn):
     kind = "parquet"
 
+    def _table(self, folder: str, name: str, schema: pa.Schema) -> _Table:
+        final = join(self.output, *folder.split("/"), f"{name}.parquet")
+        return _Table(self.output, final, schema, folder.replace("/", "_"), self.unit)
+
     def open_shard(self, name: str) -> None:
-        self._samples = _Table(self.output, join(self.output, "parquet", "samples", f"{name}.parquet"), SAMPLE_SCHEMA)
-        self._regions = _Table(self.output, join(self.output, "parquet", "regions", f"{name}.parquet"), REGION_SCHEMA)
+        self._samples = self._table("parquet/samples", name, SAMPLE_SCHEMA)
+        self._regions = self._table("parquet/regions", name, REGION_SCHEMA)
 
     def write(self, element: Sample) -> None:
         self._samples.add([sample_row(element)])
@@ -63,3 +69,20 @@ class ParquetShardWriterFn(ChunkWriterFn):
             info = table.commit()
             if info is not None:
                 yield info
+
+
+class IndexShardWriterFn(ParquetShardWriterFn):
+    """`index/<unit>-<part>.parquet`: sample_id and input position of every accepted sample."""
+
+    kind = "index"
+
+    def open_shard(self, name: str) -> None:
+        self._index = self._table("index", name, INDEX_SCHEMA)
+
+    def write(self, element: Sample) -> None:
+        self._index.add([index_row(element)])
+
+    def close_shard(self):
+        info = self._index.commit()
+        if info is not None:
+            yield info

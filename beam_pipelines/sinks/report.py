@@ -49,7 +49,10 @@ def outcome_stats(outcome: Sample | Rejection | Duplicate) -> dict[str, int]:
         stats[f"check/{first.check}"] += 1
         stats[f"stage/{first.stage}"] += 1
         return dict(stats)
-    return {"duplicates": 1, f"source/{src}/duplicates": 1}
+    stats = {"duplicates": 1, f"source/{src}/duplicates": 1}
+    if outcome.kept_in:
+        stats["already_present"] = 1
+    return stats
 
 
 GROUNDING_SCALE = 1_000_000  # scores summed as integers (millionths) so the mean is independent of merge order
@@ -158,6 +161,8 @@ def build_report(
         "accepted": accepted,
         "rejected": rejected,
         "duplicates": duplicates,
+        "already_present": stats.get("already_present", 0),
+        "removed": stats.get("removed", 0),
         "rejected_by_check": _group(stats, "check/"),
         "rejected_by_stage": _group(stats, "stage/"),
         "regions": stats.get("regions", 0),

@@ -109,8 +109,13 @@ REGION_FEATURES = datasets.Features(
     }
 )
 
+INDEX_FEATURES = datasets.Features(
+    {"sample_id": _str, "input_file": _str, "input_member": _str, "input_row": datasets.Value("int64")}
+)
+
 SAMPLE_SCHEMA: pa.Schema = SAMPLE_FEATURES.arrow_schema
 REGION_SCHEMA: pa.Schema = REGION_FEATURES.arrow_schema
+INDEX_SCHEMA: pa.Schema = INDEX_FEATURES.arrow_schema
 
 
 def _json_default(value: Any) -> Any:
@@ -202,6 +207,11 @@ def sample_row(sample: Sample) -> dict[str, Any]:
     return row
 
 
+def index_row(sample: Sample) -> dict[str, Any]:
+    p = sample.provenance
+    return {"sample_id": sample.sample_id, "input_file": p.input_file, "input_member": p.member, "input_row": p.row}
+
+
 def region_rows(sample: Sample) -> list[dict[str, Any]]:
     rows = []
     for region, fields in zip(sample.regions, _region_fields(sample), strict=True):
@@ -260,7 +270,7 @@ def rejection_line(rejection: Rejection) -> str:
 
 def write_schema_files(directory: Path) -> None:
     """schemas/*.json: the HF features and Arrow types of every table, for users and other tools."""
-    tables = {"samples": SAMPLE_FEATURES, "regions": REGION_FEATURES}
+    tables = {"samples": SAMPLE_FEATURES, "regions": REGION_FEATURES, "index": INDEX_FEATURES}
     for name, features in tables.items():
         doc = {
             "table": name,

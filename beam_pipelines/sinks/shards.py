@@ -10,7 +10,9 @@ rerun (or a retried bundle) rewrites the same files with the same content.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -34,23 +36,62 @@ class ShardLimits:
 
 
 @dataclass(frozen=True)
+class ShardTarget:
+    """Where a run's shards go: the output root, the size limits, and the version that names them."""
+
+    output: str
+    limits: ShardLimits
+    version: str
+
+    def unit(self, chunk_id: str) -> str:
+        return f"{self.version}-{chunk_id}"
+
+
+@dataclass(frozen=True)
 class ShardInfo:
-    """A published file: what kind, where, how many rows and bytes."""
+    """A published file: what kind, where, how many rows and bytes, its SHA-256, and the unit it belongs to
+    (the version and input chunk that produced it; see `versioning.manifest`)."""
 
     kind: str
     path: str
     rows: int
     bytes: int
+    sha256: str = ""
+    unit: str = ""
 
 
 def join(base: str, *parts: str) -> str:
     return FileSystems.join(base, *parts)
 
 
+def remove_matching(patterns: list[str]) -> None:
+    """Delete every file matching the patterns (a pattern under a missing directory matches nothing)."""
+    found = []
+    for pattern in patterns:
+        try:
+            found.extend(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+        except BeamIOError:
+            continue
+    if found:
+        FileSystems.delete(found)
+
+
+def remove_tree(path: str) -> None:
+    """Delete a file or a directory tree, local or remote; nothing there is fine."""
+    if "://" not in path:
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+        return
+    remove_matching([path, path + "/**"])
+
+
 class AtomicFile:
     """A file-like object written under `<output>/_tmp/` and renamed to its final name on `commit()`.
 
-    It counts what is written (remote streams cannot always `tell()`), so writers learn shard sizes.
+    It counts and hashes what is written (remote streams cannot always `tell()`), so writers learn shard sizes and
+    the manifest gets checksums without reading the file again.
     """
 
     def __init__(self, output: str, final: str):
@@ -59,9 +100,11 @@ class AtomicFile:
         self._stream: BinaryIO = FileSystems.create(self.temp, compression_type=CompressionTypes.UNCOMPRESSED)
         self.size = 0
         self.closed = False
+        self._hash = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self._stream.write(data)
+        self._hash.update(data)
         self.size += len(data)
         return len(data)
 
@@ -96,6 +139,9 @@ class AtomicFile:
             FileSystems.delete([self.final])
             FileSystems.rename([self.temp], [self.final])
 
+    def info(self, kind: str, rows: int, unit: str) -> ShardInfo:
+        return ShardInfo(kind, self.final, rows, self.size, self._hash.hexdigest(), unit)
+
     def abort(self) -> None:
         self._stream.close()
         self.closed = True
@@ -110,13 +156,15 @@ def payload_bytes(sample: Sample) -> int:
 
 
 class ChunkWriterFn(beam.DoFn):
-    """Base writer: one shard per (chunk, part); subclasses open/write/close the concrete files."""
+    """Base writer: one shard per (chunk, part), named `<version>-<chunk>-<part>`; subclasses open/write/close the
+    concrete files."""
 
     kind = ""
 
-    def __init__(self, output: str, limits: ShardLimits):
-        self.output = output
-        self.limits = limits
+    def __init__(self, target: ShardTarget):
+        self.output = target.output
+        self.limits = target.limits
+        self.target = target
 
     def setup(self) -> None:
         self.clock = StageClock(f"write_{self.kind}")
@@ -141,15 +189,22 @@ class ChunkWriterFn(beam.DoFn):
         if chunk != self._chunk:
             yield from self._close()
             self._chunk, self._part = chunk, 0
-            self.open_shard(f"{chunk}-{self._part:03d}")
+            self.open_shard(self._name())
         elif self._rows and (self._rows >= self.limits.max_samples or self._bytes + size > self.limits.max_bytes):
             yield from self._close()
             self._part += 1
-            self.open_shard(f"{chunk}-{self._part:03d}")
+            self.open_shard(self._name())
         with self.clock:
             self.write(element)
         self._rows += 1
         self._bytes += size
+
+    def _name(self) -> str:
+        return f"{self.unit}-{self._part:03d}"
+
+    @property
+    def unit(self) -> str:
+        return self.target.unit(self._chunk or "")
 
     def finish_bundle(self):
         for info in self._close():
@@ -191,4 +246,4 @@ class DeadLetterWriterFn(ChunkWriterFn):
 
     def close_shard(self):
         self._file.commit()
-        yield ShardInfo(self.kind, self._file.final, self._rows, self._file.size)
+        yield self._file.info(self.kind, self._rows, self.unit)

@@ -10,10 +10,10 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_pipelines.records import Rejection
 from beam_pipelines.sinks.pages import preview_page, validation_page
-from beam_pipelines.sinks.parquet import ParquetShardWriterFn
+from beam_pipelines.sinks.parquet import IndexShardWriterFn, ParquetShardWriterFn
 from beam_pipelines.sinks.report import MergeCounts, build_report, outcome_stats
 from beam_pipelines.sinks.schema import rejection_line
-from beam_pipelines.sinks.shards import AtomicFile, DeadLetterWriterFn, ShardInfo, ShardLimits, join
+from beam_pipelines.sinks.shards import AtomicFile, ChunkWriterFn, DeadLetterWriterFn, ShardInfo, ShardTarget, join
 from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
 
@@ -22,62 +22,69 @@ VALIDATION_PAGE = "validation/index.html"
 PREVIEW_PAGE = "preview/index.html"
 
 
-class WriteParquetShards(beam.PTransform):
-    def __init__(self, output: str, limits: ShardLimits):
+class _WriteShards(beam.PTransform):
+    writer: type[ChunkWriterFn]
+
+    def __init__(self, target: ShardTarget):
         super().__init__()
-        self.output, self.limits = output, limits
+        self.target = target
 
     def expand(self, outcomes):
-        return outcomes | "WriteParquet" >> beam.ParDo(ParquetShardWriterFn(self.output, self.limits))
+        return outcomes | "Write" >> beam.ParDo(self.writer(self.target))
 
 
-class WriteWebDatasetShards(beam.PTransform):
-    def __init__(self, output: str, limits: ShardLimits):
-        super().__init__()
-        self.output, self.limits = output, limits
+class WriteParquetShards(_WriteShards):
+    """`parquet/samples/<unit>-<part>.parquet` and `parquet/regions/...`."""
 
-    def expand(self, outcomes):
-        return outcomes | "WriteTars" >> beam.ParDo(WebDatasetShardWriterFn(self.output, self.limits))
+    writer = ParquetShardWriterFn
 
 
-class WriteDeadLetters(beam.PTransform):
-    """Rejections of the main stream, chunk-aligned: `rejected/<chunk>-<part>.jsonl`."""
+class WriteWebDatasetShards(_WriteShards):
+    """`webdataset/<unit>-<part>.tar`."""
 
-    def __init__(self, output: str, limits: ShardLimits):
-        super().__init__()
-        self.output, self.limits = output, limits
-
-    def expand(self, outcomes):
-        return outcomes | "WriteRejected" >> beam.ParDo(DeadLetterWriterFn(self.output, self.limits))
+    writer = WebDatasetShardWriterFn
 
 
-def _write_errors(chunk_and_rejections: tuple[str, list[Rejection]], output: str) -> ShardInfo:
+class WriteIndexShards(_WriteShards):
+    """`index/<unit>-<part>.parquet`: the ids of the accepted samples, whatever the formats."""
+
+    writer = IndexShardWriterFn
+
+
+class WriteDeadLetters(_WriteShards):
+    """Rejections of the main stream, chunk-aligned: `rejected/<unit>-<part>.jsonl`."""
+
+    writer = DeadLetterWriterFn
+
+
+def _write_errors(chunk_and_rejections: tuple[str, list[Rejection]], target: ShardTarget) -> ShardInfo:
     chunk, rejections = chunk_and_rejections
     ordered = sorted(rejections, key=lambda r: r.provenance.sort_key())
-    f = AtomicFile(output, join(output, "rejected", f"{chunk}-errors.jsonl"))
+    unit = target.unit(chunk)
+    f = AtomicFile(target.output, join(target.output, "rejected", f"{unit}-errors.jsonl"))
     for rejection in ordered:
         f.write(rejection_line(rejection).encode("utf-8") + b"\n")
     f.commit()
-    return ShardInfo("rejected", f.final, len(ordered), f.size)
+    return f.info("rejected", len(ordered), unit)
 
 
 class WriteErrorRecords(beam.PTransform):
-    """The error handler's consumer: records that raised unexpectedly, as `rejected/<chunk>-errors.jsonl`.
+    """The error handler's consumer: records that raised unexpectedly, as `rejected/<unit>-errors.jsonl`.
 
     These are rare (a bug or an environment fault), so grouping them by chunk is cheap. Returns
     their outcome counters and shard infos, tagged, for the report.
     """
 
-    def __init__(self, output: str):
+    def __init__(self, target: ShardTarget):
         super().__init__()
-        self.output = output
+        self.target = target
 
     def expand(self, rejections):
         infos = (
             rejections
             | "ByChunk" >> beam.Map(lambda r: (r.provenance.chunk_id, r))
             | "GroupByChunk" >> beam.GroupByKey()
-            | "WriteErrors" >> beam.Map(_write_errors, self.output)
+            | "WriteErrors" >> beam.Map(_write_errors, self.target)
         )
         return infos, rejections | "CountErrors" >> CountOutcomes()
 
@@ -88,11 +95,15 @@ def _write(output: str, path: str, text: str) -> None:
     f.commit()
 
 
-def _write_report(_: Any, stats, shards: list[ShardInfo], showcase, output: str, config: dict[str, Any], expectations):
+def _write_report(_: Any, stats, shards: list[ShardInfo], showcase, output: str, folder: str, config, expectations):
     report = build_report(stats, shards, config, expectations)
-    _write(output, REPORT, json.dumps(report, indent=2, sort_keys=False) + "\n")
-    _write(output, VALIDATION_PAGE, validation_page(report, showcase["examples"]))
-    _write(output, PREVIEW_PAGE, preview_page(report, showcase))
+    pages = {
+        VALIDATION_PAGE: validation_page(report, showcase["examples"]),
+        PREVIEW_PAGE: preview_page(report, showcase),
+    }
+    for path, text in pages.items():
+        _write(output, f"{folder}/{path}", text)
+        _write(output, path, text)
     yield report
 
 
@@ -106,14 +117,16 @@ class CountOutcomes(beam.PTransform):
 
 
 class WriteReport(beam.PTransform):
-    """report.json and the two HTML pages, from `{"counts": counter dicts, "shards": infos, "outcomes": ...}`.
+    """The run report and the two HTML pages, from `{"counts": counter dicts, "shards": infos, "outcomes": ...}`.
 
-    The outcomes are folded by the `Showcase` combiner into the few records the pages show.
+    The outcomes are folded by the `Showcase` combiner into the few records the pages show. The pages go to
+    `<folder>` (the version's directory) and to the output root; the report is returned, for `PublishVersion` to
+    complete and write.
     """
 
-    def __init__(self, output: str, config: dict[str, Any], expectations: dict[str, dict[str, str]]):
+    def __init__(self, output: str, folder: str, config: dict[str, Any], expectations: dict[str, dict[str, str]]):
         super().__init__()
-        self.output, self.config, self.expectations = output, config, expectations
+        self.output, self.folder, self.config, self.expectations = output, folder, config, expectations
 
     def expand(self, inputs):
         merged = inputs["counts"] | "MergeAll" >> beam.CombineGlobally(MergeCounts())
@@ -129,6 +142,7 @@ class WriteReport(beam.PTransform):
                 beam.pvalue.AsSingleton(shard_list),
                 beam.pvalue.AsSingleton(showcase),
                 self.output,
+                self.folder,
                 self.config,
                 self.expectations,
             )

@@ -1,4 +1,4 @@
-"""`webdataset/<chunk>-<part>.tar`: one WebDataset sample per accepted sample, key = sample_id.
+"""`webdataset/<version>-<chunk>-<part>.tar`: one WebDataset sample per accepted sample, key = sample_id.
 
 Members: `<key>.image.<ext>` (the original image bytes; further images as `image1.<ext>`, ...),
 `<key>.json` (the record without bytes), `<key>.rNNN.<ext>` per region crop, `<key>.rNNN.replay_idx.npy`
@@ -16,7 +16,7 @@ import tarfile
 from beam_pipelines.materialisation.replay import npy_bytes
 from beam_pipelines.records import Sample
 from beam_pipelines.sinks.schema import crop_name, record_fields, to_json
-from beam_pipelines.sinks.shards import AtomicFile, ChunkWriterFn, ShardInfo, join
+from beam_pipelines.sinks.shards import AtomicFile, ChunkWriterFn, join
 
 REPLAY_JSON_FIELDS = (
     "anyres_best_resolution",
@@ -71,4 +71,4 @@ class WebDatasetShardWriterFn(ChunkWriterFn):
     def close_shard(self):
         self._tar.close()
         self._file.commit()
-        yield ShardInfo(self.kind, self._file.final, self._rows, self._file.size)
+        yield self._file.info(self.kind, self._rows, self.unit)

@@ -44,8 +44,8 @@ class ReadSamples(beam.PTransform):
         return chunks | "ReadChunk" >> beam.FlatMap(read_chunk)
 
 
-def _duplicate_key(raw: RawRecord, sample: Sample) -> tuple[str, tuple[int, tuple[str, str, int]]]:
-    return sample.sample_id, (1, raw.provenance.sort_key())
+def _duplicate_key(raw: RawRecord, sample: Sample) -> tuple[str, IdState]:
+    return sample.sample_id, (1, raw.provenance.sort_key(), None)
 
 
 def _conversation_key(_: RawRecord, sample: Sample) -> tuple[str, str]:
@@ -70,43 +70,77 @@ class _ParsedKeyFn(beam.DoFn):
         yield self.key_of(raw, sample)
 
 
-class _FirstAndCount(beam.CombineFn):
-    """(count, smallest provenance) per sample_id: the smallest (file, member, row) is the one kept."""
+IdState = tuple[int, tuple[str, str, int] | None, tuple[str, str, str, int] | None]
+"""Per sample_id: (copies in this run's input, the smallest provenance among them, where the current version
+holds it: (unit, input_file, member, row) or None)."""
 
-    def create_accumulator(self):
-        return 0, None
 
-    def add_input(self, acc, value):
+class _MergeIdStates(beam.CombineFn):
+    """Copies counted, the smallest (file, member, row) kept (the copy a run keeps), the published copy noted."""
+
+    def create_accumulator(self) -> IdState:
+        return 0, None, None
+
+    def add_input(self, acc: IdState, value: IdState) -> IdState:
         return self.merge_accumulators([acc, value])
 
-    def merge_accumulators(self, accs):
-        count, first = 0, None
-        for n, prov in accs:
+    def merge_accumulators(self, accs) -> IdState:
+        count, first, known = 0, None, None
+        for n, prov, published in accs:
             count += n
             if prov is not None and (first is None or prov < first):
                 first = prov
-        return count, first
+            if published is not None and (known is None or published < known):
+                known = published
+        return count, first, known
 
-    def extract_output(self, acc):
+    def extract_output(self, acc: IdState) -> IdState:
         return acc
 
 
-class FindDuplicates(beam.PTransform):
-    """sample_id → provenance of the copy to keep, for ids seen more than once.
+def _kept_copy(kv: tuple[str, IdState]):
+    """Side-input entries: ids this run must not process again ((file, member, row, unit) of the copy kept)."""
+    sample_id, (count, first, known) = kv
+    if count and known is not None:
+        unit, file, member, row = known
+        yield sample_id, (file, member, row, unit)
+    elif count > 1 and first is not None:
+        yield sample_id, (*first, "")
 
-    Applied to a second read of the raw records (text is cheap to re-read; images are never read here).
-    Only ids and provenances are shuffled (tens of bytes per record), never record text or images;
-    records that fail to parse are ignored here and rejected by the main pass.
+
+def _removed(kv: tuple[str, IdState], stale_files: frozenset[str]):
+    """(unit, sample_id) of published samples whose input file changed or went away and that no input holds now."""
+    sample_id, (count, _, known) = kv
+    if not count and known is not None and known[1] in stale_files:
+        yield known[0], sample_id
+
+
+class FindDuplicates(beam.PTransform):
+    """Classify the sample ids of this run's input: `kept` (sample_id → (file, member, row, unit) of the copy to
+    keep, for ids seen more than once or already in the current version, whose unit then names where) and
+    `removed` ((unit, sample_id) of published samples no longer in their changed or deleted input file).
+
+    Applied to a second read of the raw records (text is cheap to re-read; images are never read here) and,
+    on a refresh, to the current version's id index (`known`: (sample_id, IdState) pairs). Only ids and
+    provenances are shuffled (tens of bytes per record), never record text or images; records that fail to
+    parse are ignored here and rejected by the main pass.
     """
+
+    def __init__(self, known=None, stale_files: frozenset[str] = frozenset()):
+        super().__init__()
+        self.known = known
+        self.stale_files = stale_files
 
     def expand(self, raws):
         keys = raws | "SampleKeys" >> beam.ParDo(_ParsedKeyFn(_duplicate_key)).with_exception_handling()
-        return (
-            keys["good"]
-            | "CountPerId" >> beam.CombinePerKey(_FirstAndCount())
-            | "Repeated" >> beam.Filter(lambda kv: kv[1][0] > 1)
-            | "KeptCopy" >> beam.Map(lambda kv: (kv[0], kv[1][1]))
-        )
+        ids = keys["good"]
+        if self.known is not None:
+            ids = (ids, self.known) | "WithPublished" >> beam.Flatten()
+        states = ids | "StatePerId" >> beam.CombinePerKey(_MergeIdStates())
+        return {
+            "kept": states | "KeptCopy" >> beam.FlatMap(_kept_copy),
+            "removed": states | "Removed" >> beam.FlatMap(_removed, self.stale_files),
+        }
 
 
 def _matched(kv: tuple[str, dict[str, list]]):
@@ -159,9 +193,10 @@ class _ParseFn(beam.DoFn):
             yield sample
             return
         kept = duplicates.get(sample.sample_id)
-        if kept is not None and tuple(kept) != raw.provenance.sort_key():
-            file, member, row = kept
-            yield Duplicate(sample.source, raw.provenance, sample.sample_id, Provenance(file, row, "", member or None))
+        if kept is not None and (kept[3] or tuple(kept[:3]) != raw.provenance.sort_key()):
+            file, member, row, unit = kept
+            kept_at = Provenance(file, row, "", member or None)
+            yield Duplicate(sample.source, raw.provenance, sample.sample_id, kept_at, unit)
             return
         yield sample
 

@@ -1,0 +1,1 @@
+"""Versioned output: manifests, incremental refreshes, compaction and garbage collection."""

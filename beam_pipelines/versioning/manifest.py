@@ -1,0 +1,193 @@
+"""The versioned output dataset: names, the manifest of a version, and the pointer to the current one.
+
+    <output>/current.json                    {"version": "v000003", "manifest": "versions/v000003/manifest.json"}
+    <output>/versions/<version>/manifest.json every file of the dataset as of that version, inputs, options
+    <output>/versions/<version>/report.json   that run's report (and validation/, preview/)
+    <output>/{parquet/samples,parquet/regions,webdataset,index,rejected}/<version>-<chunk>-<part>.<ext>
+
+Data files are immutable: a file is written once, under a name that starts with the version that wrote it, and a
+later version either lists it again or not. A *unit* is what one input chunk (or one compaction group) produced in
+one version: its samples, regions, tar and index files share the name `<unit>-<part>`. The pointer is written last,
+in one atomic step, so readers that start from it always see a whole version (the layout Delta Lake and Iceberg use
+for the same reason: listing a directory cannot tell a finished file set from a half-written one).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+
+from beam_pipelines.sinks.shards import AtomicFile, ShardInfo, join
+
+FORMAT = 1
+CURRENT = "current.json"
+VERSIONS = "versions"
+MANIFEST = "manifest.json"
+DATA_DIRS = ("parquet/samples", "parquet/regions", "webdataset", "index", "rejected")
+DATASET_KINDS = ("parquet_samples", "parquet_regions", "webdataset", "index")
+_VERSION = re.compile(r"^v(\d{6})$")
+
+
+def version_name(number: int) -> str:
+    return f"v{number:06d}"
+
+
+def version_number(name: str) -> int:
+    match = _VERSION.match(name)
+    if not match:
+        raise ValueError(f"not a version name: {name!r}")
+    return int(match.group(1))
+
+
+def unit_body(unit: str) -> str:
+    """A unit's name without its version (and without the marks of earlier rewrites)."""
+    body = unit.split("-", 1)[1]
+    return body.removeprefix("rewrite-")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One data file of a version, relative to the output root, with what a reader needs to trust it."""
+
+    kind: str
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+
+    @classmethod
+    def of(cls, output: str, info: ShardInfo) -> FileEntry:
+        return cls(info.kind, relative(output, info.path), info.rows, info.bytes, info.sha256)
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    samples: int
+    files: tuple[FileEntry, ...]
+
+    def of_kind(self, kind: str) -> list[FileEntry]:
+        return sorted((f for f in self.files if f.kind == kind), key=lambda f: f.path)
+
+    @property
+    def bytes(self) -> int:
+        """The largest file set of the unit (tar or samples Parquet): what compaction sizes by."""
+        return max((sum(f.bytes for f in self.files if f.kind == k) for k in DATASET_KINDS), default=0)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    version: str
+    parent: str | None
+    command: str
+    created_at: str
+    source: str
+    options: dict[str, Any]
+    inputs: tuple[dict[str, Any], ...]
+    units: tuple[Unit, ...]
+    rejected: tuple[FileEntry, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    report: str | None = None
+
+    @property
+    def samples(self) -> int:
+        return sum(u.samples for u in self.units)
+
+    def files(self, kind: str) -> list[FileEntry]:
+        return [f for u in self.units for f in u.of_kind(kind)]
+
+    def to_json(self) -> str:
+        body = {"format": FORMAT, **asdict(self)}
+        return json.dumps(body, indent=1, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        body = json.loads(text)
+        if body.pop("format", None) != FORMAT:
+            raise ValueError("unsupported manifest format")
+        body["inputs"] = tuple(body["inputs"])
+        body["rejected"] = tuple(FileEntry(**f) for f in body["rejected"])
+        body["units"] = tuple(
+            Unit(u["name"], u["samples"], tuple(FileEntry(**f) for f in u["files"])) for u in body["units"]
+        )
+        return cls(**body)
+
+
+def relative(output: str, path: str) -> str:
+    base = output.rstrip("/") + "/"
+    if not path.startswith(base):
+        raise ValueError(f"{path} is not under {output}")
+    return path[len(base) :]
+
+
+def units_of(output: str, infos: list[ShardInfo]) -> list[Unit]:
+    """Group the files one run wrote into units (rejected files are the version's, not a unit's)."""
+    grouped: dict[str, list[FileEntry]] = {}
+    for info in infos:
+        if info.kind in DATASET_KINDS:
+            grouped.setdefault(info.unit, []).append(FileEntry.of(output, info))
+    units = []
+    for name, files in sorted(grouped.items()):
+        samples = sum(f.rows for f in files if f.kind == "index")
+        units.append(Unit(name, samples, tuple(sorted(files, key=lambda f: (f.kind, f.path)))))
+    return units
+
+
+def _read_text(path: str) -> str:
+    with FileSystems.open(path) as f:
+        return f.read().decode("utf-8")
+
+
+def write_text(output: str, path: str, text: str) -> None:
+    f = AtomicFile(output, join(output, path))
+    f.write(text.encode("utf-8"))
+    f.commit()
+
+
+def manifest_path(version: str) -> str:
+    return f"{VERSIONS}/{version}/{MANIFEST}"
+
+
+def read_pointer(output: str) -> dict[str, str] | None:
+    path = join(output, CURRENT)
+    if not FileSystems.exists(path):
+        return None
+    return json.loads(_read_text(path))
+
+
+def read_manifest(output: str, version: str) -> Manifest:
+    return Manifest.from_json(_read_text(join(output, manifest_path(version))))
+
+
+def read_current(output: str) -> Manifest | None:
+    """The manifest the pointer names, or None for an output without a published version."""
+    pointer = read_pointer(output)
+    return None if pointer is None else read_manifest(output, pointer["version"])
+
+
+def publish(output: str, manifest: Manifest) -> None:
+    """Write the version's manifest, then switch the pointer to it: the last write of a run."""
+    write_text(output, manifest_path(manifest.version), manifest.to_json())
+    pointer = {"version": manifest.version, "manifest": manifest_path(manifest.version)}
+    write_text(output, CURRENT, json.dumps(pointer) + "\n")
+
+
+def data_files(output: str, kind: str = "parquet_samples") -> list[str]:
+    """Paths of the current version's files of one kind, in a stable order: what readers should load.
+
+    `kind` is one of parquet_samples, parquet_regions, webdataset, index.
+    """
+    if kind not in DATASET_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(DATASET_KINDS)}")
+    manifest = read_current(output)
+    if manifest is None:
+        raise FileNotFoundError(f"{join(output, CURRENT)}: no published version")
+    return [join(output, f.path) for f in manifest.files(kind)]
+
+
+def with_counts(manifest: Manifest, **counts: int) -> Manifest:
+    return replace(manifest, counts={**manifest.counts, **counts})

@@ -1,0 +1,143 @@
+"""What a run will do to the versioned output, decided on the launching machine before the job is built.
+
+`plan_version` reads the current manifest, lists and fingerprints the inputs, and for a refresh works out which
+files must be read again (new or changed), which are unchanged (not read at all) and which went away. It also
+removes what a crashed earlier attempt at the same version left behind, so a re-run starts clean: files are
+named after the version that writes them and the pointer still names the last published one, so these are exactly
+the files named after the next version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from beam_pipelines.options import VgrEtlOptions, config_of
+from beam_pipelines.sinks.shards import TMP_DIR, join, remove_matching, remove_tree
+from beam_pipelines.sources.readers import expand_pattern
+from beam_pipelines.versioning.inputs import fingerprint, unchanged
+from beam_pipelines.versioning.manifest import (
+    DATA_DIRS,
+    VERSIONS,
+    Manifest,
+    read_current,
+    version_name,
+    version_number,
+)
+
+ON_REMOVED = ("keep", "drop")
+LEGACY_PARTS = ("parquet", "webdataset", "rejected", "index", "validation", "preview", "report.json", VERSIONS)
+# Options that change what a sample's rows hold: a refresh must use the ones its dataset was built with.
+CONTENT_OPTIONS = (
+    "source",
+    "formats",
+    "box_units",
+    "jpeg_quality",
+    "png_compress_level",
+    "replay_preset",
+    "replay_frame",
+    "replay_pixels",
+    "score_model",
+    "replay_features",
+)
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    output: str
+    version: str
+    command: str
+    parent: Manifest | None
+    files: tuple[str, ...] | None  # input files to read; None: match the patterns in the job (dry runs, templates)
+    inputs: tuple[dict[str, Any], ...] = ()
+    stale_files: frozenset[str] = frozenset()
+    input_files: dict[str, int] = field(default_factory=dict)
+    on_removed: str = "keep"
+    max_reject_fraction: float = 1.0
+    created_at: str = ""
+
+    @property
+    def report_dir(self) -> str:
+        return f"{VERSIONS}/{self.version}"
+
+    @property
+    def known_index(self) -> list[tuple[str, str]]:
+        """(unit, index file) of the current version, when this run must skip or detect published ids."""
+        if self.command != "refresh" or self.parent is None:
+            return []
+        return [(u.name, f.path) for u in self.parent.units for f in u.of_kind("index")]
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.command == "refresh" and self.files == () and not self.stale_files
+
+    @property
+    def parent_samples(self) -> int:
+        return self.parent.samples if self.parent is not None else 0
+
+
+def clean_leftovers(output: str, version: str, parent: Manifest | None) -> None:
+    """Remove what an unfinished attempt at `version` wrote (and, with no published version, any earlier
+    unversioned output: there is nothing there a reader may rely on)."""
+    if parent is None:
+        for part in (*LEGACY_PARTS, TMP_DIR):
+            remove_tree(join(output, part))
+        return
+    remove_matching([join(output, *d.split("/"), f"{version}-*") for d in DATA_DIRS])
+    remove_tree(join(output, VERSIONS, version))
+    remove_tree(join(output, TMP_DIR))
+
+
+def incompatible_options(parent: Manifest, config: dict[str, Any]) -> list[str]:
+    return [k for k in CONTENT_OPTIONS if parent.options.get(k) != config.get(k)]
+
+
+def plan_version(options: VgrEtlOptions, command: str, list_inputs: bool = True, clean: bool = True) -> VersionPlan:
+    """The plan of a `run` (every input record, a full new version) or a `refresh` (only what changed).
+
+    `list_inputs=False` (dry runs, template creation: the output may not be reachable) reads neither the output
+    nor the inputs: the job matches the patterns, records no fingerprints, and publishes the first version (a
+    classic template therefore suits one-shot runs; scheduled ones use the Flex Template, planned at launch).
+    `clean=False` leaves the output untouched.
+    """
+    o = options.view_as(VgrEtlOptions)
+    parent = read_current(o.output) if list_inputs else None
+    version = version_name(version_number(parent.version) + 1 if parent else 1)
+    common = {
+        "output": o.output,
+        "version": version,
+        "command": command,
+        "parent": parent,
+        "on_removed": o.on_removed,
+        "max_reject_fraction": o.max_reject_fraction,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    if command == "refresh" and parent is not None:
+        bad = incompatible_options(parent, config_of(o))
+        if bad:
+            raise ValueError(
+                f"{', '.join('--' + k for k in bad)} differ from the current version's ({parent.version}); "
+                "a refresh must produce the same rows: use `vgr-etl run` for a full rebuild"
+            )
+    if clean:
+        clean_leftovers(o.output, version, parent)
+    if not list_inputs:
+        return VersionPlan(files=None, **common)
+    files = sorted({f for pattern in o.input for f in expand_pattern(pattern)})
+    previous = {i["path"]: i for i in parent.inputs} if parent else {}
+    inputs = tuple(fingerprint(f, previous.get(f)) for f in files)
+    if command != "refresh" or parent is None:
+        return VersionPlan(files=tuple(files), inputs=inputs, input_files={"read": len(files)}, **common)
+    same = {i["path"] for i in inputs if unchanged(i, previous.get(i["path"]))}
+    read = tuple(f for f in files if f not in same)
+    gone = set(previous) - set(files)
+    counts = {
+        "read": len(read),
+        "new": sum(f not in previous for f in read),
+        "changed": sum(f in previous for f in read),
+        "unchanged": len(same),
+        "gone": len(gone),
+    }
+    stale = frozenset(gone | (set(read) & set(previous)))
+    return VersionPlan(files=read, inputs=inputs, stale_files=stale, input_files=counts, **common)

@@ -1,0 +1,94 @@
+"""Pure parts of versioning: names, the manifest round trip, input fingerprints, compaction groups."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from beam_pipelines.sinks.shards import ShardInfo
+from beam_pipelines.versioning.inputs import fingerprint, unchanged
+from beam_pipelines.versioning.maintenance import plan_groups
+from beam_pipelines.versioning.manifest import (
+    FileEntry,
+    Manifest,
+    Unit,
+    unit_body,
+    units_of,
+    version_name,
+    version_number,
+)
+from beam_pipelines.versioning.transforms import rewritten_name
+
+
+def test_version_names_sort_and_parse():
+    assert version_name(7) == "v000007" and version_number("v000123") == 123
+    assert sorted(version_name(n) for n in (10, 9, 100)) == ["v000009", "v000010", "v000100"]
+    with pytest.raises(ValueError):
+        version_number("7")
+    assert unit_body("v000002-rewrite-a-1f-00003") == "a-1f-00003"
+    assert rewritten_name("v000004", "v000002-rewrite-a-1f-00003") == "v000004-rewrite-a-1f-00003"
+
+
+def _info(kind: str, path: str, rows: int, unit: str) -> ShardInfo:
+    return ShardInfo(kind, f"/o/{path}", rows, 10 * rows, "ab" * 32, unit)
+
+
+def test_units_group_files_and_count_samples_from_the_index():
+    infos = [
+        _info("index", "index/v1-a-000.parquet", 3, "v1-a"),
+        _info("parquet_samples", "parquet/samples/v1-a-000.parquet", 3, "v1-a"),
+        _info("webdataset", "webdataset/v1-a-000.tar", 3, "v1-a"),
+        _info("rejected", "rejected/v1-a-000.jsonl", 2, "v1-a"),
+        _info("index", "index/v1-b-000.parquet", 1, "v1-b"),
+    ]
+    units = units_of("/o", infos)
+    assert [(u.name, u.samples, len(u.files)) for u in units] == [("v1-a", 3, 3), ("v1-b", 1, 1)]
+    assert units[0].of_kind("webdataset")[0].path == "webdataset/v1-a-000.tar"
+    with pytest.raises(ValueError):
+        units_of("/elsewhere", infos)
+
+
+def test_manifest_round_trips_through_json():
+    unit = Unit("v000001-a-00000", 2, (FileEntry("index", "index/v000001-a-00000-000.parquet", 2, 99, "00" * 32),))
+    manifest = Manifest(
+        version="v000001",
+        parent=None,
+        command="run",
+        created_at="2026-11-22T00:00:00+00:00",
+        source="vgr",
+        options={"source": "vgr", "formats": "parquet"},
+        inputs=({"path": "/in/a.parquet", "size": 5, "mtime_ns": 1, "content": "sha256:x"},),
+        units=(unit,),
+        counts={"new": 2},
+        report="versions/v000001/report.json",
+    )
+    again = Manifest.from_json(manifest.to_json())
+    assert again == manifest and again.samples == 2 and again.files("index")[0].bytes == 99
+
+
+def test_fingerprints_see_changes_and_forgive_a_touch(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"x": 1}\n')
+    first = fingerprint(str(path))
+    assert first["content"].startswith("sha256:") and first["size"] == 9
+    assert fingerprint(str(path), first) is first  # same size and time: not even hashed
+    os.utime(path, ns=(first["mtime_ns"] + 10**9, first["mtime_ns"] + 10**9))
+    touched = fingerprint(str(path), first)
+    assert touched["mtime_ns"] != first["mtime_ns"] and unchanged(touched, first)
+    path.write_text('{"x": 2}\n')
+    assert not unchanged(fingerprint(str(path), first), first)
+    assert not unchanged(first, None)
+    assert not unchanged({"path": "hf://datasets/o/n/x.parquet"}, {"path": "hf://datasets/o/n/x.parquet"})
+
+
+def _unit(name: str, samples: int, size: int) -> Unit:
+    return Unit(name, samples, (FileEntry("webdataset", f"webdataset/{name}-000.tar", samples, size, ""),))
+
+
+def test_compaction_packs_consecutive_small_units_and_leaves_full_ones():
+    units = [_unit("v1-a", 100, 100), _unit("v2-b", 10, 10), _unit("v2-c", 10, 10), _unit("v3-d", 95, 10)]
+    groups = plan_groups(units, max_samples=100, max_bytes=1000)
+    assert [[u.name for u in g] for g in groups] == [["v2-b", "v2-c"]]
+    by_bytes = plan_groups([_unit("a", 1, 600), _unit("b", 1, 600), _unit("c", 1, 300)], 100, 1000)
+    assert [[u.name for u in g] for g in by_bytes] == [["b", "c"]]
