@@ -67,7 +67,7 @@ def flex_template_metadata() -> dict[str, Any]:
 
 
 def launcher_argv(argv: list[str]) -> list[str]:
-    """`vgr-etl run` arguments from the Flex launcher's `--name=value` parameters.
+    """`vgr-etl run|refresh` arguments from the Flex launcher's `--name=value` parameters (`--command` is `launch`'s).
 
     The launcher passes every parameter with a value, so `--replay_pixels=true|false` becomes the bare flag or
     nothing; a repeatable option (`--input`) takes one pattern per line, since a template parameter is one string
@@ -79,6 +79,8 @@ def launcher_argv(argv: list[str]) -> list[str]:
     out = []
     for arg in argv:
         name, eq, value = arg.partition("=")
+        if name == "--command":
+            continue
         if eq and name.lstrip("-") in flags:
             if value.lower() == "true":
                 out.append(name)
@@ -99,7 +101,7 @@ def launch(argv: list[str]) -> int:
     command = next((a.split("=", 1)[1] for a in argv if a.startswith("--command=")), "run")
     if command not in COMMANDS:
         raise ValueError(f"--command must be one of {', '.join(COMMANDS)}")
-    return main([command, *launcher_argv([a for a in argv if not a.startswith("--command=")])])
+    return main([command, *launcher_argv(argv)])
 
 
 if __name__ == "__main__":
