@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 
 import pytest
+from apache_beam.io.filesystems import FileSystems
 
 from beam_pipelines.cli import main
+from beam_pipelines.versioning.inputs import fingerprint
 from beam_pipelines.versioning.manifest import read_current
 from tests.conftest import run_cli
 from tests.helpers.outputs import shard_names, snapshot
@@ -61,3 +64,25 @@ def test_a_rerun_on_gcs_publishes_a_new_version_and_gc_removes_the_old_one(demo,
     assert [n for n in left if n.startswith("parquet/samples/")] == [manifest.files("parquet_samples")[0].path]
     assert not [n for n in left if n.startswith(("webdataset/", "_tmp/", "versions/v000001/"))]
     assert snapshot(gcs.download_tree(out_url, tmp_path / "second"))["counts"]["input_records"] == 9
+
+
+def test_a_refresh_on_gcs_fingerprints_objects_and_reads_only_what_changed(demo, gcs, on_gcs):
+    local, url = on_gcs
+    out_url = f"{gcs.bucket('vgr-outputs')}/refresh"
+    run = gs_run(demo["visualprocessbench"], local, url)
+    assert run_cli(*run.argv(out_url), "--max_reject_fraction=0.5") == 0
+    inputs = read_current(out_url).inputs
+    assert inputs and all(i["content"].startswith("gcs:") and i["size"] > 0 for i in inputs)
+    assert main(["refresh", *run.argv(out_url), "--max_reject_fraction=0.5", "--runner=FnApiRunner"]) == 0
+    assert read_current(out_url).version == "v000001"
+    with FileSystems.open(f"{out_url}/report.json") as f:
+        assert json.loads(f.read())["version"]["nothing_to_do"]
+    blob = inputs[0]["path"]
+    with FileSystems.open(blob) as f:
+        data = f.read()
+    with FileSystems.create(blob) as f:  # a new object generation with the same bytes: not read again
+        f.write(data)
+    assert main(["refresh", *run.argv(out_url), "--max_reject_fraction=0.5", "--runner=FnApiRunner"]) == 0
+    with FileSystems.open(f"{out_url}/report.json") as f:
+        assert json.loads(f.read())["version"]["nothing_to_do"]
+    assert fingerprint(blob)["mtime_ns"] != inputs[0]["mtime_ns"]  # so it was the checksum that matched

@@ -1,0 +1,73 @@
+"""Publication rules: the quality gate keeps a failing run unpublished, one writer per output, and the id
+classification a refresh relies on (published ids skipped, vanished ones found)."""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from beam_pipelines.cli import run_pipeline
+from beam_pipelines.options import VgrEtlOptions
+from beam_pipelines.pipeline import build_pipeline
+from beam_pipelines.records import Provenance, RawRecord
+from beam_pipelines.sources import parse_raw
+from beam_pipelines.sources.transforms import FindDuplicates
+from beam_pipelines.versioning.manifest import CURRENT, read_current
+from beam_pipelines.versioning.plan import plan_version
+from tests.conftest import RUNNER, run_cli
+
+
+def test_a_run_above_the_reject_fraction_is_not_published(demo, tmp_path):
+    out = tmp_path / "o"
+    argv = demo["visualprocessbench"].argv(str(out))
+    assert run_cli(*argv, "--max_reject_fraction=0.5") == 0
+    assert run_cli(*argv, "--max_reject_fraction=0.01") == 1
+    report = json.loads((out / "report.json").read_text())
+    assert report["version"]["version"] == "v000002" and report["version"]["published"] is False
+    assert read_current(str(out)).version == "v000001"
+    assert (out / "versions" / "v000002" / "manifest.unpublished.json").exists()
+    assert run_cli(*argv, "--max_reject_fraction=0.5") == 0  # the next run reuses the unpublished number
+    assert read_current(str(out)).version == "v000002"
+
+
+def test_a_run_planned_before_another_publishes_fails_instead_of_publishing(demo, tmp_path):
+    out = tmp_path / "o"
+    argv = [*demo["visualprm"].argv(str(out)), "--max_reject_fraction=0.5", RUNNER]
+    stale = plan_version(VgrEtlOptions(argv), "run")
+    assert run_pipeline(argv) is not None  # another writer publishes v000001 meanwhile
+    pipeline = beam.Pipeline(options=VgrEtlOptions(argv))
+    build_pipeline(pipeline, VgrEtlOptions(argv), stale)
+    with pytest.raises(Exception, match="another run published meanwhile"):
+        pipeline.run().wait_until_finish()
+    assert json.loads((out / CURRENT).read_text())["version"] == "v000001"
+
+
+def _raw(row: int, question: str, file: str = "new.jsonl") -> RawRecord:
+    line = {
+        "image": "coco/a.jpg",
+        "conversations": [
+            {"from": "human", "value": f"<image>\n{question}"},
+            {"from": "gpt", "value": "<think>x</think> Final answer: y"},
+        ],
+    }
+    return RawRecord("vgr", Provenance(file, row, "c"), line=json.dumps(line).encode())
+
+
+def test_published_ids_are_skipped_and_vanished_ones_found():
+    published = parse_raw(_raw(0, "q-old")).sample_id
+    vanished = parse_raw(_raw(1, "q-gone")).sample_id
+    elsewhere = parse_raw(_raw(2, "q-other")).sample_id
+    known = [
+        (published, (0, None, ("v000001-a", "old.jsonl", "", 0))),
+        (vanished, (0, None, ("v000001-a", "old.jsonl", "", 1))),
+        (elsewhere, (0, None, ("v000001-b", "unchanged.jsonl", "", 0))),
+    ]
+    with TestPipeline(runner="FnApiRunner") as p:
+        raws = p | "Raws" >> beam.Create([_raw(0, "q-old"), _raw(1, "q-new")])
+        ids = raws | FindDuplicates(p | "Known" >> beam.Create(known), frozenset({"old.jsonl"}))
+        assert_that(ids["kept"], equal_to([(published, ("old.jsonl", "", 0, "v000001-a"))]), label="Kept")
+        assert_that(ids["removed"], equal_to([("v000001-a", vanished)]), label="Removed")
