@@ -79,7 +79,7 @@ CONFIG: dict[str, Any] = {
     "input": ["gs://data/vgr/{ds}/*.parquet", "gs://data/vgr-extra/{ds_nodash}.jsonl"],
     "image_root": "gs://data/images",
     "output": "gs://out/vgr",
-    "on_removed": "drop",
+    "on_removed": "keep",
     "replay_pixels": True,
     "shard_max_samples": 500,
 }
@@ -182,7 +182,7 @@ def test_flex_template_body(metadata):
                 "gs://data/vgr-extra/20250301.jsonl",
                 "image_root": "gs://data/images",
                 "output": "gs://out/vgr",
-                "on_removed": "drop",
+                "on_removed": "keep",
                 "replay_pixels": "true",
                 "shard_max_samples": "500",
                 "sdk_container_image": "europe-docker.pkg.dev/p/r/vgr-etl:1",
@@ -207,7 +207,7 @@ def test_refresh_command_line(metadata):
         "--input=gs://data/vgr-extra/20250301.jsonl",
         "--image_root=gs://data/images",
         "--output=gs://out/vgr",
-        "--on_removed=drop",
+        "--on_removed=keep",
         "--replay_pixels",
         "--shard_max_samples=500",
         "--runner=PortableRunner",
@@ -216,7 +216,7 @@ def test_refresh_command_line(metadata):
     assert unknown_flags(argv[1:]) == []
     parsed = VgrEtlOptions(argv[1:]).view_as(VgrEtlOptions)
     assert parsed.input == ["gs://data/vgr/2025-03-01/*.parquet", "gs://data/vgr-extra/20250301.jsonl"]
-    assert parsed.replay_pixels is True and parsed.on_removed == "drop" and parsed.shard_max_samples == 500
+    assert parsed.replay_pixels is True and parsed.on_removed == "keep" and parsed.shard_max_samples == 500
     off = P.refresh_argv({**CONFIG, "replay_pixels": False}, "2025-03-01", metadata)
     assert not any(a.startswith("--replay_pixels") for a in off)
 
@@ -277,6 +277,7 @@ def test_the_module_needs_only_the_standard_library():
         ({"logical_date": "20250301"}, "expected a date or a YYYY-MM-DD"),
         ({"logical_date": 20250301}, "expected a date or a YYYY-MM-DD"),
         ({"logical_date": None}, "expected a date or a YYYY-MM-DD"),
+        ({"parameters": {**CONFIG, "on_removed": "drop"}}, "on_removed=drop with dated input patterns"),
         ({"lookback_days": -1}, "lookback_days"),
         ({"lookback_days": True}, "lookback_days"),
         ({"job_prefix": "VGR"}, "job name prefix"),

@@ -103,6 +103,11 @@ def _check_fields(pattern: str) -> None:
         raise ValueError(f"input pattern {pattern!r}: unknown field(s) {bad}; the date fields are {DATE_FIELDS}")
 
 
+def _is_dated(pattern: str) -> bool:
+    _check_fields(pattern)
+    return any(name is not None for _, name, _, _ in string.Formatter().parse(pattern))
+
+
 def render_inputs(patterns: Sequence[str], logical_date: date | str, lookback_days: int = 0) -> list[str]:
     """Every pattern for the logical date and the `lookback_days` days before it, oldest first, without repeats."""
     day = logical_day(logical_date)
@@ -175,6 +180,13 @@ def refresh_options(
     missing = [n for n in required if n not in parameters]
     if missing:
         raise ValueError(f"missing required parameter(s): {', '.join(missing)}")
+    if _scalar("on_removed", parameters["on_removed"]) == "drop" and any(
+        _is_dated(pattern) for pattern in _patterns("input", parameters.get("input", ()))
+    ):
+        raise ValueError(
+            "on_removed=drop with dated input patterns: a refresh treats inputs it no longer lists as deleted "
+            "upstream, so each day would drop the days before; use keep, or undated patterns"
+        )
     options: dict[str, str | list[str]] = {}
     for name, value in parameters.items():
         if name in REPEATABLE:
