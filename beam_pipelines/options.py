@@ -50,7 +50,8 @@ class VgrEtlOptions(PipelineOptions):
             "--max_reject_fraction",
             type=float,
             default=0.1,
-            help="Fail the run (after writing outputs) when rejected/input_records exceeds this.",
+            help="Fail the run when rejected/input_records exceeds this: its files and report are written, its version "
+            "is not published.",
         )
         parser.add_argument(
             "--box_units",
