@@ -28,7 +28,8 @@ FOLDERS = {
 }
 
 
-def _open(output: str, path: str):
+def open_file(output: str, path: str):
+    """A file of the dataset, by its path relative to the output root (as manifests list them)."""
     return FileSystems.open(join(output, path), compression_type=CompressionTypes.UNCOMPRESSED)
 
 
@@ -42,7 +43,7 @@ def _kept(table: pa.Table, drop: frozenset[str]) -> pa.Table:
 def _merge_parquet(output: str, paths: Iterable[str], drop: frozenset[str], out: AtomicFile) -> int:
     writer, rows = None, 0
     for path in paths:
-        with _open(output, path) as src:
+        with open_file(output, path) as src:
             parquet = pq.ParquetFile(src)
             for batch in parquet.iter_batches(batch_size=ROW_GROUP):
                 table = _kept(pa.Table.from_batches([batch], schema=parquet.schema_arrow), drop)
@@ -61,7 +62,7 @@ def _merge_tars(output: str, paths: Iterable[str], drop: frozenset[str], out: At
     keys: set[str] = set()
     with tarfile.open(fileobj=out, mode="w") as tar_out:
         for path in paths:
-            with _open(output, path) as src, tarfile.open(fileobj=src, mode="r|") as tar_in:
+            with open_file(output, path) as src, tarfile.open(fileobj=src, mode="r|") as tar_in:
                 for member in tar_in:
                     key = member.name.split(".", 1)[0]
                     if key in drop:

@@ -31,7 +31,7 @@ from beam_pipelines.versioning.manifest import (
     write_text,
 )
 from beam_pipelines.versioning.plan import VersionPlan
-from beam_pipelines.versioning.rewrite import _open, rewrite_units
+from beam_pipelines.versioning.rewrite import open_file, rewrite_units
 
 REPORT = "report.json"
 
@@ -46,7 +46,7 @@ class Replacement:
 
 def _published_ids(unit_and_path: tuple[str, str], output: str):
     unit, path = unit_and_path
-    with _open(output, path) as f:
+    with open_file(output, path) as f:
         table = pq.read_table(f, columns=["sample_id", "input_file", "input_member", "input_row"])
     for sample_id, file, member, row in zip(*(c.to_pylist() for c in table.columns), strict=True):
         yield sample_id, (0, None, (unit, file, member or "", row))
