@@ -160,7 +160,7 @@ class ConcurrentWriter(RuntimeError):
 def _publish(report: dict[str, Any], infos: list[ShardInfo], replacements: list[Replacement], plan, config):
     pointer = read_pointer(plan.output)
     expected = plan.parent.version if plan.parent else None
-    if (pointer or {}).get("version") != expected:
+    if (pointer or {}).get("version") not in (expected, plan.version):  # the latter: a retried bundle
         raise ConcurrentWriter(
             f"{plan.output}: the current version is {pointer and pointer['version']}, not {expected} as when this "
             f"run was planned; another run published meanwhile (one writer per output), {plan.version} not published"
