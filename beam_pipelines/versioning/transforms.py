@@ -25,6 +25,7 @@ from beam_pipelines.versioning.manifest import (
     Manifest,
     Unit,
     publish,
+    read_manifest,
     read_pointer,
     unit_body,
     units_of,
@@ -157,10 +158,18 @@ class ConcurrentWriter(RuntimeError):
     """The current version moved while this run worked: another run published first."""
 
 
+def still_current(plan: VersionPlan) -> bool:
+    """The pointer still names the version this run was planned on, or this very run's (a retried bundle)."""
+    current = (read_pointer(plan.output) or {}).get("version")
+    if current == (plan.parent.version if plan.parent else None):
+        return True
+    return current == plan.version and read_manifest(plan.output, plan.version).created_at == plan.created_at
+
+
 def _publish(report: dict[str, Any], infos: list[ShardInfo], replacements: list[Replacement], plan, config):
-    pointer = read_pointer(plan.output)
-    expected = plan.parent.version if plan.parent else None
-    if (pointer or {}).get("version") not in (expected, plan.version):  # the latter: a retried bundle
+    if not still_current(plan):
+        pointer = read_pointer(plan.output)
+        expected = plan.parent.version if plan.parent else None
         raise ConcurrentWriter(
             f"{plan.output}: the current version is {pointer and pointer['version']}, not {expected} as when this "
             f"run was planned; another run published meanwhile (one writer per output), {plan.version} not published"
