@@ -22,7 +22,7 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from beam_pipelines.options import VgrEtlOptions, check_required, unknown_flags
 from beam_pipelines.pipeline import build_pipeline
-from beam_pipelines.sinks.shards import TMP_DIR, AtomicFile, join, remove_tree
+from beam_pipelines.sinks.shards import TMP_DIR, join, remove_tree, write_text
 from beam_pipelines.sinks.transforms import PREVIEW_PAGE, REPORT, VALIDATION_PAGE, read_report
 from beam_pipelines.stages import TIMING_NAMESPACE
 from beam_pipelines.versioning.maintenance import build_compaction, collect_garbage, compaction_plan, plan_groups
@@ -60,9 +60,7 @@ def launch_mode(options: VgrEtlOptions) -> str | None:
 
 def _write_report(output: str, report: dict[str, Any], folder: str | None) -> None:
     for path in filter(None, (folder and f"{folder}/{REPORT}", REPORT)):
-        f = AtomicFile(output, join(output, path))
-        f.write(json.dumps(report, indent=2).encode("utf-8") + b"\n")
-        f.commit()
+        write_text(output, path, json.dumps(report, indent=2) + "\n")
 
 
 def _nothing_to_do(plan: VersionPlan, started: float) -> dict[str, Any]:

@@ -64,6 +64,23 @@ def join(base: str, *parts: str) -> str:
     return FileSystems.join(base, *parts)
 
 
+FOLDERS = {
+    "parquet_samples": ("parquet/samples", "parquet"),
+    "parquet_regions": ("parquet/regions", "parquet"),
+    "index": ("index", "parquet"),
+    "webdataset": ("webdataset", "tar"),
+    "rejected": ("rejected", "jsonl"),
+}
+"""Folder (under the output) and extension of each kind of shard file."""
+
+
+def write_text(output: str, path: str, text: str) -> None:
+    """A small text file (report, page, manifest, pointer) at `path` under `output`, published atomically."""
+    f = AtomicFile(output, join(output, path))
+    f.write(text.encode("utf-8"))
+    f.commit()
+
+
 def remove_matching(patterns: list[str]) -> None:
     """Delete every file matching the patterns (a pattern under a missing directory matches nothing)."""
     found = []

@@ -13,7 +13,15 @@ from beam_pipelines.sinks.pages import preview_page, validation_page
 from beam_pipelines.sinks.parquet import IndexShardWriterFn, ParquetShardWriterFn
 from beam_pipelines.sinks.report import MergeCounts, build_report, outcome_stats
 from beam_pipelines.sinks.schema import rejection_line
-from beam_pipelines.sinks.shards import AtomicFile, ChunkWriterFn, DeadLetterWriterFn, ShardInfo, ShardTarget, join
+from beam_pipelines.sinks.shards import (
+    AtomicFile,
+    ChunkWriterFn,
+    DeadLetterWriterFn,
+    ShardInfo,
+    ShardTarget,
+    join,
+    write_text,
+)
 from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
 
@@ -89,12 +97,6 @@ class WriteErrorRecords(beam.PTransform):
         return infos, rejections | "CountErrors" >> CountOutcomes()
 
 
-def _write(output: str, path: str, text: str) -> None:
-    f = AtomicFile(output, join(output, path))
-    f.write(text.encode("utf-8"))
-    f.commit()
-
-
 def _write_report(_: Any, stats, shards: list[ShardInfo], showcase, output: str, folder: str, config, expectations):
     report = build_report(stats, shards, config, expectations)
     pages = {
@@ -102,8 +104,8 @@ def _write_report(_: Any, stats, shards: list[ShardInfo], showcase, output: str,
         PREVIEW_PAGE: preview_page(report, showcase),
     }
     for path, text in pages.items():
-        _write(output, f"{folder}/{path}", text)
-        _write(output, path, text)
+        write_text(output, f"{folder}/{path}", text)
+        write_text(output, path, text)
     yield report
 
 

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_pipelines.sinks.shards import AtomicFile, ShardInfo, join
+from beam_pipelines.sinks.shards import FOLDERS, ShardInfo, join, write_text
 
 FORMAT = 1
 CURRENT = "current.json"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
-DATA_DIRS = ("parquet/samples", "parquet/regions", "webdataset", "index", "rejected")
+DATA_DIRS = tuple(folder for folder, _ in FOLDERS.values())
 DATASET_KINDS = ("parquet_samples", "parquet_regions", "webdataset", "index")
 _VERSION = re.compile(r"^v(\d{6})$")
 
@@ -142,12 +142,6 @@ def _read_text(path: str) -> str:
         return f.read().decode("utf-8")
 
 
-def write_text(output: str, path: str, text: str) -> None:
-    f = AtomicFile(output, join(output, path))
-    f.write(text.encode("utf-8"))
-    f.commit()
-
-
 def manifest_path(version: str) -> str:
     return f"{VERSIONS}/{version}/{MANIFEST}"
 
@@ -187,7 +181,3 @@ def data_files(output: str, kind: str = "parquet_samples") -> list[str]:
     if manifest is None:
         raise FileNotFoundError(f"{join(output, CURRENT)}: no published version")
     return [join(output, f.path) for f in manifest.files(kind)]
-
-
-def with_counts(manifest: Manifest, **counts: int) -> Manifest:
-    return replace(manifest, counts={**manifest.counts, **counts})

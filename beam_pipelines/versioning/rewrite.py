@@ -17,15 +17,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_pipelines.sinks.parquet import ROW_GROUP
-from beam_pipelines.sinks.shards import AtomicFile, ShardInfo, join
+from beam_pipelines.sinks.shards import FOLDERS, AtomicFile, ShardInfo, join
 from beam_pipelines.versioning.manifest import DATASET_KINDS, Unit
-
-FOLDERS = {
-    "parquet_samples": ("parquet/samples", "parquet"),
-    "parquet_regions": ("parquet/regions", "parquet"),
-    "index": ("index", "parquet"),
-    "webdataset": ("webdataset", "tar"),
-}
 
 
 def open_file(output: str, path: str):

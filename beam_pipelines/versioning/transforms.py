@@ -18,7 +18,8 @@ from typing import Any
 import apache_beam as beam
 import pyarrow.parquet as pq
 
-from beam_pipelines.sinks.shards import ShardInfo
+from beam_pipelines.sinks.shards import ShardInfo, write_text
+from beam_pipelines.sinks.transforms import REPORT
 from beam_pipelines.versioning.manifest import (
     DATASET_KINDS,
     FileEntry,
@@ -29,12 +30,9 @@ from beam_pipelines.versioning.manifest import (
     read_pointer,
     unit_body,
     units_of,
-    write_text,
 )
 from beam_pipelines.versioning.plan import VersionPlan
 from beam_pipelines.versioning.rewrite import open_file, rewrite_units
-
-REPORT = "report.json"
 
 
 @dataclass(frozen=True)

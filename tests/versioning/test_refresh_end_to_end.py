@@ -74,7 +74,7 @@ def dataset_ids(out: Path) -> list[str]:
     return sorted(ids)
 
 
-def files_under(out: Path) -> dict[str, float]:
+def files_under(out: Path) -> dict[str, int]:
     return {
         str(p.relative_to(out)): p.stat().st_mtime_ns
         for d in ("parquet", "webdataset", "index", "rejected")
