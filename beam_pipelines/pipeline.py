@@ -86,7 +86,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
             loaded
             | "DecodeImages" >> DecodeImages(errors)
             | "CropRegions" >> CropRegions(crop_settings, errors)
-            | "ComputeReplay" >> ComputeReplay(replay_config, o.replay_pixels, errors)
+            | "ComputeReplay" >> ComputeReplay(replay_config, o.replay_pixels, errors, keep_pixels=bool(o.score_model))
         )
         if o.score_model:  # imported here: Beam's RunInference imports torch, which runs without scoring don't need
             from beam_pipelines.scoring.transforms import ScoreRegions, settings_of

@@ -1,116 +1,137 @@
-"""The floor: the pipeline's per-sample work as a plain Python loop, no Beam.
+"""The floor: the pipeline's per-sample work as a plain Python loop, no Beam runner.
 
-Same inputs, same functions and the same files: parse, the record suites on batches, image bytes and
-header, the image suites, one decode, crops, replay geometry, Parquet rows and tar members written to
-shards of as many samples as the pipeline's chunks. What the pipeline adds on top of this is the dataflow machinery.
+Same inputs, same functions, same files, same batching: chunks planned and read by the pipeline's readers,
+duplicates kept once (first copy), the record suites and the image suites on batches cut like the pipeline's
+(`--validation_batch_size`, `--validation_batch_bytes`), then one sample at a time: one decode, crops, replay
+geometry, and the pipeline's own shard writers (Parquet samples and regions, the id index, WebDataset tars,
+dead letters) driven directly. Nothing is held beyond a validation batch's image bytes, as in the pipeline.
+What the pipeline adds on top of this is the dataflow machinery.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from beam_pipelines.materialisation import images, replay
 from beam_pipelines.materialisation.crops import CropSettings, crop_regions
-from beam_pipelines.records import Provenance, RejectedError, Sample
-from beam_pipelines.sinks.schema import REGION_SCHEMA, SAMPLE_SCHEMA, region_rows, sample_row
-from beam_pipelines.sinks.webdataset import members
-from beam_pipelines.sources import PARSERS
+from beam_pipelines.options import VgrEtlOptions
+from beam_pipelines.records import Duplicate, RejectedError, Rejection, Sample
+from beam_pipelines.sinks.parquet import IndexShardWriterFn, ParquetShardWriterFn
+from beam_pipelines.sinks.shards import ChunkWriterFn, DeadLetterWriterFn, ShardLimits, ShardTarget
+from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
+from beam_pipelines.sources import parse_raw, raw_rejection
+from beam_pipelines.sources.readers import expand_pattern, list_units, plan_chunks, read_chunk
 from beam_pipelines.validation.boxes import normalise_boxes
 from beam_pipelines.validation.checker import SuiteChecker
 from beam_pipelines.validation.suites import load_suites
 from beam_pipelines.validation.tables import IMAGES, RECORDS
 
-
-def records(path: str) -> Iterator[dict[str, Any]]:
-    if path.endswith(".parquet"):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
-            yield from batch.to_pylist()
-    else:
-        with open(path, "rb") as f:
-            for line in f:
-                yield json.loads(line)
+Outcome = Sample | Rejection | Duplicate
+DEFAULTS = VgrEtlOptions([]).view_as(VgrEtlOptions)
+WRITERS = (ParquetShardWriterFn, IndexShardWriterFn, WebDatasetShardWriterFn, DeadLetterWriterFn)
 
 
-def _materialise(sample: Sample, root: images.ImageRoot) -> Sample | None:
-    try:
-        loaded = tuple(images.load_image(root, p, sample.source, 10**9) for p in sample.image_paths)
-        return replace(sample, images=loaded)
-    except RejectedError:
-        return None
+def _parsed(source: str, pattern: str, rows_per_chunk: int) -> Iterator[Outcome]:
+    """Every input record in input order, parsed; later copies of a sample_id are duplicates."""
+    seen: set[str] = set()
+    for path in expand_pattern(pattern):
+        for unit in list_units(source, path):
+            for chunk in plan_chunks(unit, rows_per_chunk):
+                for raw in read_chunk(chunk):
+                    try:
+                        sample = parse_raw(raw)
+                    except RejectedError as exc:
+                        yield raw_rejection(raw, exc)
+                        continue
+                    if sample.sample_id in seen:
+                        yield Duplicate(sample.source, raw.provenance, sample.sample_id, raw.provenance, "")
+                        continue
+                    seen.add(sample.sample_id)
+                    yield sample
 
 
-def _finish(sample: Sample, settings: CropSettings, preset: replay.ReplayPreset) -> Sample | None:
-    try:
-        sample = crop_regions(images.decode_images(sample), settings)
-        return replay.compute_replay(sample, preset, False)
-    except RejectedError:
-        return None
+def _batches(outcomes: Iterable[Outcome], size: int, max_bytes: int) -> Iterator[list[Outcome]]:
+    """Consecutive outcomes cut like the validation stages cut them: by sample count and by image bytes."""
+    batch: list[Outcome] = []
+    count = weight = 0
+    for outcome in outcomes:
+        batch.append(outcome)
+        if isinstance(outcome, Sample):
+            count += 1
+            weight += sum(len(img.encoded.data) for img in outcome.images)
+        if count >= size or weight >= max_bytes:
+            yield batch
+            batch, count, weight = [], 0, 0
+    if batch:
+        yield batch
 
 
-def _write_shard(out: Path, index: int, samples: list[Sample]) -> None:
-    pq.write_table(
-        pa.Table.from_pylist([sample_row(s) for s in samples], schema=SAMPLE_SCHEMA), out / f"s{index:05d}.parquet"
-    )
-    pq.write_table(
-        pa.Table.from_pylist([r for s in samples for r in region_rows(s)], schema=REGION_SCHEMA),
-        out / f"r{index:05d}.parquet",
-    )
-    with tarfile.open(out / f"{index:05d}.tar", "w") as tar:
-        for sample in samples:
-            for name, data in members(sample):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+def _validated(checker: SuiteChecker, batches: Iterable[list[Outcome]], units: str | None) -> Iterator[Outcome]:
+    """Each batch checked by one call per suite; `units` given for the image phase, which normalises boxes first."""
+    for batch in batches:
+        outcomes = [normalise_boxes(o, units) if units and isinstance(o, Sample) else o for o in batch]
+        checked = iter(checker.check([o for o in outcomes if isinstance(o, Sample)])[0])
+        for outcome in outcomes:
+            yield next(checked) if isinstance(outcome, Sample) else outcome
+
+
+def _apply(outcomes: Iterable[Outcome], step) -> Iterator[Outcome]:
+    for outcome in outcomes:
+        if isinstance(outcome, Sample):
+            try:
+                outcome = step(outcome)
+            except RejectedError as exc:
+                outcome = outcome.reject(exc.info)
+        yield outcome
 
 
 def run_floor(source: str, input_path: str, image_root: str, output: str, shard: int) -> dict[str, float]:
     """Samples accepted, images and seconds for the whole loop on one source's input."""
     started = time.perf_counter()
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    suites = load_suites()
-    checks = {phase: SuiteChecker(suites, phase, "normalized") for phase in (RECORDS, IMAGES)}
+    Path(output).mkdir(parents=True, exist_ok=True)
+    suites, units = load_suites(), DEFAULTS.box_units
+    checks = {phase: SuiteChecker(suites, phase, units) for phase in (RECORDS, IMAGES)}
     root = images.ImageRoot(image_root)
     settings, preset = CropSettings(), replay.preset(replay.DEFAULT_PRESET, None)
-    accepted = image_count = written = 0
-    batch: list[Sample] = []
+    target = ShardTarget(output, ShardLimits(shard, DEFAULTS.shard_max_bytes), "v000001")
+    writers: list[ChunkWriterFn] = [kind(target) for kind in WRITERS]
+    for writer in writers:
+        writer.setup()
+        writer.start_bundle()
 
-    def flush() -> None:
-        nonlocal accepted, image_count, written
-        kept = [s for s in checks[RECORDS].check(batch)[0] if isinstance(s, Sample)]
-        loaded = [s for s in (_materialise(s, root) for s in kept) if s is not None]
-        valid = [s for s in checks[IMAGES].check([normalise_boxes(s, "normalized") for s in loaded])[0]]
-        finished = (_finish(s, settings, preset) for s in valid if isinstance(s, Sample))
-        done = [s for s in finished if s is not None]
-        _write_shard(out, written, done)
-        accepted += len(done)
-        image_count += sum(len(s.images) for s in done)
-        written += 1
-        batch.clear()
+    def load(sample: Sample) -> Sample:
+        loaded = (images.load_image(root, p, sample.source, DEFAULTS.max_image_pixels) for p in sample.image_paths)
+        return replace(sample, images=tuple(loaded))
 
-    for row, record in enumerate(records(input_path)):
-        batch.append(PARSERS[source](record, Provenance(input_path, row, f"c{row // shard}")))
-        if len(batch) >= shard:
-            flush()
-    if batch:
-        flush()
+    size, max_bytes = DEFAULTS.validation_batch_size, DEFAULTS.validation_batch_bytes
+    parsed = _parsed(source, input_path, shard)
+    checked = _validated(checks[RECORDS], _batches(parsed, size, max_bytes), None)
+    loaded = _validated(checks[IMAGES], _batches(_apply(checked, load), size, max_bytes), units)
+    decoded = _apply(loaded, images.decode_images)
+    cropped = _apply(decoded, lambda s: crop_regions(s, settings))
+    done = _apply(cropped, lambda s: replay.compute_replay(s, preset, False))
+    accepted = image_count = 0
+    for outcome in done:
+        for writer in writers:
+            for _ in writer.process(outcome):
+                pass
+        if isinstance(outcome, Sample):
+            accepted += 1
+            image_count += len(outcome.images)
+    for writer in writers:
+        for _ in writer.finish_bundle():
+            pass
     root.close()
     return {"samples": accepted, "images": image_count, "seconds": time.perf_counter() - started}
 
 
-def decode_only(input_path: str, image_root: str) -> dict[str, float]:
+def decode_only(source: str, input_path: str, image_root: str) -> dict[str, Any]:
     """Read and decode each record's image once (RGB), nothing else: the physical floor of this work."""
-    paths = [r["image"] if isinstance(r["image"], str) else r["image"][0] for r in records(input_path)]
+    paths = [s.image_paths[0] for s in _parsed(source, input_path, 10**9) if isinstance(s, Sample)]
     started = time.perf_counter()
     for path in paths:
         data = Path(image_root, path).read_bytes()

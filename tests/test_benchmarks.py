@@ -1,31 +1,38 @@
-"""The benchmark's floor loop does the pipeline's work: same accepted samples, same rows (not a timing test)."""
+"""The benchmark's floor loop does the pipeline's work: the same files, byte for byte (not a timing test)."""
 
 from __future__ import annotations
 
 import glob
+from pathlib import Path
 
-import pyarrow.parquet as pq
+import pytest
 
 from benchmarks.data import generate
 from benchmarks.floor import decode_only, run_floor
 from tests.conftest import parquet_rows, run_cli
 
 
-def test_floor_writes_the_rows_the_pipeline_writes(tmp_path):
-    data = generate(tmp_path / "data", n_vgr=12, n_prm=4)
-    assert run_cli(*data.argv("vgr", str(tmp_path / "pipeline")), "--shard_max_samples=5") == 0
-    result = run_floor("vgr", data.vgr_input, data.image_root, str(tmp_path / "floor"), 5)
-    floor_rows = [
-        r for p in sorted(glob.glob(str(tmp_path / "floor" / "s*.parquet"))) for r in pq.read_table(p).to_pylist()
-    ]
-    pipeline_rows = parquet_rows(tmp_path / "pipeline", "samples")
-    assert result["samples"] == len(pipeline_rows) == 12
-    key = lambda r: r["sample_id"]  # noqa: E731
-    for ours, theirs in zip(sorted(floor_rows, key=key), sorted(pipeline_rows, key=key), strict=True):
-        assert {k: v for k, v in ours.items() if k != "provenance"} == {
-            k: v for k, v in theirs.items() if k != "provenance"
-        }
-    assert decode_only(data.vgr_input, data.image_root)["images"] == 12
+def data_files(output: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(output)): p.read_bytes()
+        for folder in ("parquet", "index", "webdataset", "rejected")
+        for p in sorted((output / folder).rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("source", ["vgr", "visualprm_raw"])
+def test_floor_writes_the_files_the_pipeline_writes(tmp_path, source):
+    data = generate(tmp_path / "data", n_vgr=12, n_prm=6)
+    pipeline, floor = tmp_path / "pipeline", tmp_path / "floor"
+    assert run_cli(*data.argv(source, str(pipeline)), "--shard_max_samples=5") == 0
+    pattern = data.vgr_input if source == "vgr" else data.prm_input
+    result = run_floor(source, pattern, data.image_root, str(floor), 5)
+    assert result["samples"] == len(parquet_rows(pipeline, "samples")) == (12 if source == "vgr" else 6)
+    ours, theirs = data_files(floor), data_files(pipeline)
+    assert sorted(ours) == sorted(theirs) and len(ours) >= 6
+    assert [name for name in ours if ours[name] != theirs[name]] == []  # byte for byte
+    assert decode_only(source, pattern, data.image_root)["images"] == result["images"]
 
 
 def test_generated_mix_has_every_image_kind(tmp_path):

@@ -185,3 +185,11 @@ def decode_images(sample: Sample) -> Sample:
         for i, img in enumerate(sample.images)
     )
     return replace(sample, images=decoded)
+
+
+def release_pixels(sample: Sample) -> Sample:
+    """The sample without decoded pixels, once the last stage that reads them is done: writers need only bytes,
+    and a sample that carries megabytes of pixels costs as much again whenever Beam encodes or sizes it."""
+    if all(img.pixels is None for img in sample.images):
+        return sample
+    return replace(sample, images=tuple(replace(img, pixels=None) for img in sample.images))

@@ -71,16 +71,21 @@ class CropRegions(SampleStage):
 class _ReplayFn(SampleStageFn):
     stage = "replay"
 
-    def __init__(self, config: replay.ReplayPreset, pixels: bool):
+    def __init__(self, config: replay.ReplayPreset, pixels: bool, keep_pixels: bool):
         self.config = config
         self.pixels = pixels
+        self.keep_pixels = keep_pixels
 
     def apply(self, sample: Sample) -> Sample:
-        return replay.compute_replay(sample, self.config, self.pixels)
+        replayed = replay.compute_replay(sample, self.config, self.pixels)
+        return replayed if self.keep_pixels else images.release_pixels(replayed)
 
 
 class ComputeReplay(SampleStage):
-    """Replay geometry for every region (and per-sample visual tokens), from the image decoded for cropping."""
+    """Replay geometry for every region (and per-sample visual tokens), from the image decoded for cropping.
 
-    def __init__(self, config: replay.ReplayPreset, pixels: bool, errors: ErrorHandler):
-        super().__init__(_ReplayFn(config, pixels), errors)
+    The decoded pixels are released here unless a later stage reads them (`keep_pixels`: scoring).
+    """
+
+    def __init__(self, config: replay.ReplayPreset, pixels: bool, errors: ErrorHandler, keep_pixels: bool = False):
+        super().__init__(_ReplayFn(config, pixels, keep_pixels), errors)

@@ -10,12 +10,12 @@ would cut off the referred object of a long thin box. Texts are padded to the mo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from beam_pipelines.materialisation import replay
+from beam_pipelines.materialisation import images, replay
 from beam_pipelines.records import Duplicate, Outcome, Sample
 from beam_pipelines.scoring.spec import ModelSpec
 
@@ -99,8 +99,7 @@ def prepare(sample: Sample, spec: ModelSpec, tokenize: Tokenize, config: replay.
         if cuts:
             tiles, layout = canvas_tiles(replay.canvas(first.pixels, geo), config.tile)
     inputs = RegionInputs(crops, input_ids, attention_mask, tiles, layout, cuts)
-    lean = replace(sample, images=(replace(first, pixels=None), *sample.images[1:]))
-    return ScoringExample(lean, inputs)
+    return ScoringExample(images.release_pixels(sample), inputs)
 
 
 def key_of(outcome: Outcome) -> str:

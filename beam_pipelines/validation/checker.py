@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from beam_pipelines.imports import import_long_lived
 from beam_pipelines.records import ErrorInfo, Rejection, Sample
 from beam_pipelines.validation.suites import ExpectationInfo, SuiteError, info_of
 from beam_pipelines.validation.tables import ID_COLUMNS, TABLES, Row
@@ -43,7 +44,7 @@ def stat_key(info: ExpectationInfo, field: str) -> str:
 
 def ephemeral_context() -> Any:
     """An in-memory GX context: no temporary docs site, no progress bars, no INFO chatter."""
-    import great_expectations as gx
+    gx = import_long_lived("great_expectations")
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -62,8 +63,7 @@ class SuiteChecker:
     """The suites of one phase, registered once in an ephemeral GX context (build it in `DoFn.setup`)."""
 
     def __init__(self, suites: dict[str, dict[str, Any]], phase: str, box_units: str):
-        from great_expectations import ExpectationSuite
-
+        suite_class = import_long_lived("great_expectations").ExpectationSuite
         self.box_units = box_units
         self.tables = [TABLES[name] for name in sorted(suites) if TABLES[name].phase == phase]
         self.context = ephemeral_context()
@@ -76,7 +76,7 @@ class SuiteChecker:
         for table in self.tables:
             spec = {k: v for k, v in suites[table.name].items() if k != "id"}
             spec["expectations"] = [{k: v for k, v in e.items() if k != "id"} for e in spec.get("expectations", [])]
-            self.suites[table.name] = self.context.suites.add(ExpectationSuite(**spec))
+            self.suites[table.name] = self.context.suites.add(suite_class(**spec))
             self.batches[table.name] = datasource.add_dataframe_asset(table.name).add_batch_definition_whole_dataframe(
                 "batch"
             )

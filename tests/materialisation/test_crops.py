@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings, crop_regions, pixel_box
+from beam_pipelines.materialisation.images import release_pixels
+from beam_pipelines.materialisation.transforms import _ReplayFn
 from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Region, RejectedError, Sample
 
 
@@ -71,3 +74,13 @@ def test_boxes_that_cannot_be_cut_are_rejected_even_if_a_suite_was_relaxed():
     with pytest.raises(RejectedError) as err:
         crop_regions(sample_with(image, "PNG", [(0.1, float("nan"), 0.3, 0.5)]), CropSettings())
     assert err.value.info.check == "box_not_finite"
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_replay_stage_releases_the_pixels_unless_a_later_stage_reads_them(keep):
+    image = Image.new("RGB", (64, 48), (10, 200, 30))
+    cropped = crop_regions(sample_with(image, "PNG", [(0.0, 0.0, 0.5, 0.5)]), CropSettings())
+    out = _ReplayFn(replay.preset(replay.DEFAULT_PRESET, None), pixels=False, keep_pixels=keep).apply(cropped)
+    assert (out.images[0].pixels is image) is keep
+    assert out.images[0].encoded == cropped.images[0].encoded and out.regions[0].replay is not None
+    assert release_pixels(out).images[0].pixels is None
