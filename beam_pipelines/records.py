@@ -74,8 +74,14 @@ class RejectedError(Exception):
         self.info = ErrorInfo(stage, check, message)
 
 
+class Outcome:
+    """What each input record ends as, and what every per-record stage takes and emits: a `Sample`, a `Rejection`
+    or a `Duplicate`. A common base class (rather than a union) gives these streams one Beam type, hence one coder
+    (`beam_pipelines.coders`)."""
+
+
 @dataclass(frozen=True)
-class Rejection:
+class Rejection(Outcome):
     """A rejected input record: the original record (or raw line) plus the reasons."""
 
     source: str
@@ -101,7 +107,7 @@ class Rejection:
 
 
 @dataclass(frozen=True)
-class Duplicate:
+class Duplicate(Outcome):
     """An exact duplicate of another record (same sample_id); kept once, counted here.
 
     `kept_in` names the unit of the current dataset version that already holds the kept copy (a refresh
@@ -168,7 +174,7 @@ class LoadedImage:
 
 
 @dataclass(frozen=True)
-class Sample:
+class Sample(Outcome):
     """The canonical sample model shared by all four sources."""
 
     sample_id: str
@@ -198,6 +204,3 @@ class Sample:
             record=self.record,
             sample_id=self.sample_id,
         )
-
-
-Outcome = Sample | Rejection | Duplicate

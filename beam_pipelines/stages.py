@@ -17,9 +17,11 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.error_handling import ErrorHandler
 
-from beam_pipelines.records import ErrorInfo, Provenance, RawRecord, RejectedError, Rejection, Sample
+from beam_pipelines.coders import OutcomeCoder
+from beam_pipelines.records import ErrorInfo, Outcome, Provenance, RawRecord, RejectedError, Rejection, Sample
 
 TIMING_NAMESPACE = "vgr_etl.stage_us"
+beam.coders.registry.register_coder(Outcome, OutcomeCoder)
 
 
 class StageClock:
@@ -79,9 +81,13 @@ def unexpected_error(bad: tuple[Any, tuple[Any, str, list[str]]], stage: str) ->
     return Rejection(getattr(element, "source", ""), provenance, (info,), record=None)
 
 
-def apply_stage(pcoll, label: str, fn: beam.DoFn, errors: ErrorHandler, *side_inputs: Any):
-    """`pcoll | ParDo(fn)` with Beam's dead-letter handling, errors labelled and sent to `errors`."""
-    result = pcoll | label >> beam.ParDo(fn, *side_inputs).with_exception_handling()
+def apply_stage(
+    pcoll, label: str, fn: beam.DoFn, errors: ErrorHandler, *side_inputs: Any, outputs: type | None = Outcome
+):
+    """`pcoll | ParDo(fn)` with Beam's dead-letter handling, errors labelled and sent to `errors`; the output
+    typed `outputs` (default `Outcome`, whose coder sizes elements without pickling them) unless None."""
+    pardo = beam.ParDo(fn, *side_inputs)
+    result = pcoll | label >> (pardo.with_output_types(outputs) if outputs else pardo).with_exception_handling()
     errors.add_error_pcollection(result["bad"] | f"{label}Errors" >> beam.Map(unexpected_error, fn.stage or label))
     return result["good"]
 

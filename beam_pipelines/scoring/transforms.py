@@ -109,14 +109,14 @@ class ScoreRegions(beam.PTransform):
 
     def expand(self, outcomes):
         s = self.settings
-        keyed = apply_stage(outcomes, "PrepareRegions", _PrepareFn(s.model, s.replay), self.errors)
+        keyed = apply_stage(outcomes, "PrepareRegions", _PrepareFn(s.model, s.replay), self.errors, outputs=None)
         results, dead = (
             keyed
             | "RunInference" >> RunInference(KeyedModelHandler(GroundingModelHandler(s))).with_exception_handling()
         )
         scored = (
-            results | "AttachScores" >> beam.Map(attach_result),
-            dead.failed_inferences | "FailedBatches" >> beam.FlatMap(scores.failed_batch),
+            results | "AttachScores" >> beam.Map(attach_result).with_output_types(Outcome),
+            dead.failed_inferences | "FailedBatches" >> beam.FlatMap(scores.failed_batch).with_output_types(Outcome),
         ) | "Scored" >> beam.Flatten()
         if s.min_score is None:
             return scored

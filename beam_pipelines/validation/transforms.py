@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
-from beam_pipelines.records import Sample
+from beam_pipelines.records import Outcome, Sample
 from beam_pipelines.stages import StageClock
 from beam_pipelines.validation.boxes import normalise_boxes
 from beam_pipelines.validation.checker import SuiteChecker
@@ -99,7 +99,8 @@ class _Validate(beam.PTransform):
     def expand(self, outcomes):
         """(outcomes, per-expectation counter dicts)."""
         side = () if self.references is None else (beam.pvalue.AsDict(self.references),)
-        result = outcomes | "CheckBatches" >> beam.ParDo(self.fn, *side).with_outputs(STATS, main="outcomes")
+        check = beam.ParDo(self.fn, *side).with_output_types(Outcome).with_outputs(STATS, main="outcomes")
+        result = outcomes | "CheckBatches" >> check
         return result.outcomes, result[STATS]
 
 
