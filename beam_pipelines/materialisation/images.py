@@ -154,9 +154,15 @@ def probe(data: bytes, path: str, max_pixels: int) -> tuple[str, int, int]:
 
 
 def decode(data: bytes, path: str, rgb: bool) -> Image.Image | None:
-    """Decode the whole image (so a truncated file is caught); the RGB pixels when `rgb`, else None."""
+    """Decode the whole image (so a truncated file is caught); the RGB pixels when `rgb`, else None.
+
+    Without `rgb` the pixels are not needed, so a JPEG is decoded in draft mode (libjpeg's DCT scaling to 1/8):
+    the whole entropy-coded stream is still read and Huffman-decoded, so a truncated or broken file is rejected
+    exactly as by the full decode, but the IDCT and colour conversion run at 1/8 scale."""
     im = _open(data, path)
     try:
+        if not rgb and im.format == "JPEG":
+            im.draft(None, (1, 1))  # the smallest scale libjpeg offers: 1/8 per side
         im.load()
         return (im if im.mode == "RGB" else im.convert("RGB")) if rgb else None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:

@@ -4,6 +4,7 @@ import io
 import os
 import zipfile
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -83,3 +84,50 @@ def test_decode_converts_to_rgb_without_exif_transpose():
     assert probe(buf.getvalue(), "g.png", 10**6) == ("PNG", 7, 3)
     assert decode(buf.getvalue(), "g.png", rgb=True).mode == "RGB"
     assert decode(buf.getvalue(), "g.png", rgb=False) is None
+
+
+def jpeg_bytes(mode: str, progressive: bool, size=(320, 240)) -> bytes:
+    """A noisy, photo-like JPEG: its entropy-coded data fills most of the file."""
+    w, h = size
+    ramp = np.linspace(0, 200, w * h * 3).reshape(h, w, 3)
+    noise = np.random.default_rng(0).normal(0, 25, (h, w, 3))
+    im = Image.fromarray(np.clip(ramp + noise, 0, 255).astype(np.uint8), "RGB").convert(mode)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=90, progressive=progressive)
+    return buf.getvalue()
+
+
+def rejected(data: bytes, rgb: bool) -> bool:
+    try:
+        decode(data, "a.jpg", rgb=rgb)
+    except RejectedError as err:
+        assert (err.info.stage, err.info.check) == ("decode_image", "image_unreadable")
+        return True
+    return False
+
+
+JPEG_KINDS = [("RGB", False), ("RGB", True), ("L", False), ("CMYK", True)]
+
+
+@pytest.mark.parametrize(("mode", "progressive"), JPEG_KINDS)
+def test_jpeg_verification_decode_rejects_truncated_and_corrupt_files(mode, progressive):
+    data = jpeg_bytes(mode, progressive)
+    assert not rejected(data, rgb=False)
+    for cut in (0.2, 0.5, 0.8, 0.95, 0.999):
+        truncated = data[: int(len(data) * cut)]
+        assert rejected(truncated, rgb=False) and rejected(truncated, rgb=True), cut
+    middle = len(data) // 2
+    corrupt = data[:middle] + b"\xff\xc0" + data[middle + 2 :]  # a stray SOF marker inside the scan data
+    assert rejected(corrupt, rgb=False) and rejected(corrupt, rgb=True)
+    no_eoi = data[:-2]  # whatever libjpeg makes of a missing end marker, the verification agrees with the full decode
+    assert rejected(no_eoi, rgb=False) == rejected(no_eoi, rgb=True)
+
+
+@pytest.mark.parametrize(("mode", "progressive"), JPEG_KINDS)
+def test_jpeg_rgb_decode_is_full_size_and_unchanged(mode, progressive):
+    data = jpeg_bytes(mode, progressive)
+    pixels = decode(data, "a.jpg", rgb=True)
+    expected = Image.open(io.BytesIO(data)).convert("RGB")
+    assert (pixels.mode, pixels.size) == ("RGB", (320, 240))
+    assert pixels.tobytes() == expected.tobytes()
+    assert decode(data, "a.jpg", rgb=False) is None
