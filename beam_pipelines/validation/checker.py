@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -42,16 +43,22 @@ def stat_key(info: ExpectationInfo, field: str) -> str:
     return f"expectation/{info.suite}/{info.name}/{field}"
 
 
+def great_expectations() -> ModuleType:
+    """The GX package, imported once per process (`import_long_lived`) and quiet: its import alone logs hundreds
+    of INFO lines, which a portable worker would ship to the runner one by one."""
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    return import_long_lived("great_expectations")
+
+
 def ephemeral_context() -> Any:
-    """An in-memory GX context: no temporary docs site, no progress bars, no INFO chatter."""
-    gx = import_long_lived("great_expectations")
+    """An in-memory GX context: no temporary docs site, no progress bars."""
+    gx = great_expectations()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
@@ -63,7 +70,7 @@ class SuiteChecker:
     """The suites of one phase, registered once in an ephemeral GX context (build it in `DoFn.setup`)."""
 
     def __init__(self, suites: dict[str, dict[str, Any]], phase: str, box_units: str):
-        suite_class = import_long_lived("great_expectations").ExpectationSuite
+        suite_class = great_expectations().ExpectationSuite
         self.box_units = box_units
         self.tables = [TABLES[name] for name in sorted(suites) if TABLES[name].phase == phase]
         self.context = ephemeral_context()
