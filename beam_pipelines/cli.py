@@ -20,6 +20,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
+from beam_pipelines.local_workers import local_runner
 from beam_pipelines.options import VgrEtlOptions, check_required, unknown_flags
 from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.sinks.shards import TMP_DIR, join, remove_tree, write_text
@@ -100,15 +101,16 @@ def run_pipeline(argv: list[str], command: str = "run") -> dict[str, Any] | None
     check_required(o)
     started = time.time()
     mode = launch_mode(options)
-    plan = plan_version(options, command, list_inputs=mode != "build", clean=mode != "build")
-    if plan.nothing_to_do:
-        return _nothing_to_do(plan, started)
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, options, plan)
-    result = pipeline.run()
-    if mode is not None:
-        return None
-    result.wait_until_finish()
+    with local_runner(options, o.local_worker_start) as runner:
+        plan = plan_version(options, command, list_inputs=mode != "build", clean=mode != "build")
+        if plan.nothing_to_do:
+            return _nothing_to_do(plan, started)
+        pipeline = beam.Pipeline(runner=runner, options=options)
+        build_pipeline(pipeline, options, plan)
+        result = pipeline.run()
+        if mode is not None:
+            return None
+        result.wait_until_finish()
     report = read_report(o.output)
     report["wall_time_s"] = round(time.time() - started, 3)
     report["started_at"] = datetime.fromtimestamp(started, UTC).isoformat()

@@ -21,6 +21,9 @@ FORMATS = ("parquet", "webdataset")
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # Pillow's decompression-bomb threshold
 
 
+LOCAL_WORKER_STARTS = ("fork", "spawn")
+
+
 class VgrEtlOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser: _BeamArgumentParser) -> None:
@@ -164,6 +167,14 @@ class VgrEtlOptions(PipelineOptions):
             action="store_true",
             default=False,
             help="With --score_model: store each region's pooled vision features (float16 [tokens, dim]).",
+        )
+        parser.add_argument(
+            "--local_worker_start",
+            choices=LOCAL_WORKER_STARTS,
+            default="fork",
+            help="Local runner with --direct_running_mode=multi_processing only: fork (each worker a fork of a copy of "
+            "the launching process that has the imports done; Linux) or spawn (Beam's own: a fresh interpreter per "
+            "worker).",
         )
 
 

@@ -16,6 +16,8 @@ from apache_beam.options.pipeline_options import _BeamArgumentParser
 from beam_pipelines.options import VgrEtlOptions
 
 REQUIRED = ("source", "input", "image_root", "output")
+LOCAL_ONLY = ("local_worker_start",)
+"""Options of the local runner: not template parameters."""
 NAME = "vgr-etl"
 DESCRIPTION = (
     "Visual-reasoning training data ETL: VGR-SFT, VisualPRM400K and VisualProcessBench records with their images "
@@ -27,7 +29,7 @@ def option_actions() -> list[argparse.Action]:
     """The argparse actions of every `VgrEtlOptions` flag, in declaration order."""
     parser = _BeamArgumentParser(allow_abbrev=False)
     VgrEtlOptions._add_argparse_args(parser)
-    return [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    return [a for a in parser._actions if a.option_strings and a.dest not in ("help", *LOCAL_ONLY)]
 
 
 def _parameter(action: argparse.Action) -> dict[str, Any]:

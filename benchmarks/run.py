@@ -51,23 +51,36 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _in_fresh_interpreter(code: str, argv: list[str]) -> dict[str, Any]:
-    """Run `code` in a new Python process (so every run pays its own imports and start-up alike) and return the
-    JSON it prints last, with the peak RSS of the process and its children."""
+def _in_fresh_interpreters(code: str, argvs: list[list[str]]) -> list[dict[str, Any]]:
+    """Run `code` in new Python processes, one per argv and all at once (so every run pays its own imports and
+    start-up alike), and return the JSON each prints last, with the peak RSS of the process and its children."""
     code += (
         "import json, resource\n"
         "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
         " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
         "print(json.dumps({'result': result, 'peak_rss_kib': peak}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, *argv],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).parent.parent,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        for argv in argvs
+    ]
+    outputs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate()
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, stdout, stderr)
+        outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    return outputs
+
+
+def _in_fresh_interpreter(code: str, argv: list[str]) -> dict[str, Any]:
+    return _in_fresh_interpreters(code, [argv])[0]
 
 
 def pipeline_run(argv: list[str]) -> dict[str, Any]:
@@ -84,14 +97,23 @@ def pipeline_run(argv: list[str]) -> dict[str, Any]:
     }
 
 
+FLOOR_CODE = (
+    "import sys\nfrom benchmarks.floor import run_floor\n"
+    "result = run_floor(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))\n"
+)
+
+
 def floor_run(source: str, input_path: str, image_root: str, output: str, chunk: int) -> dict[str, Any]:
     """One floor run, timed inside its own process from the same point as the pipeline's wall time."""
-    code = (
-        "import sys\nfrom benchmarks.floor import run_floor\n"
-        "result = run_floor(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))\n"
-    )
-    out = _in_fresh_interpreter(code, [source, input_path, image_root, output, str(chunk)])
+    out = _in_fresh_interpreter(FLOOR_CODE, [source, input_path, image_root, output, str(chunk)])
     return {**out["result"], "stages": {}, "peak_rss_kib": out["peak_rss_kib"]}
+
+
+def concurrent_floor_seconds(source: str, input_path: str, image_root: str, outputs: list[str], chunk: int) -> float:
+    """Seconds until the last of several floor runs started together (each on all the data) finishes: what the
+    machine itself gives to that many processes doing this work (shared caches, memory bandwidth, neighbours)."""
+    argvs = [[source, input_path, image_root, output, str(chunk)] for output in outputs]
+    return max(out["result"]["seconds"] for out in _in_fresh_interpreters(FLOOR_CODE, argvs))
 
 
 def _total(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -149,6 +171,12 @@ def measure(
             if small is not None:
                 startups[kind].append(run(kind, small))
     base, one, two = (_best(measured[k]) for k in kinds)
+    together = sum(
+        concurrent_floor_seconds(
+            source, getattr(data, attr), data.image_root, [out("floor-a", source), out("floor-b", source)], chunk
+        )
+        for source, attr in sources
+    )
     decode = [decode_only(source, getattr(data, attr), data.image_root) for source, attr in sources]
     decode_images = sum(d["images"] for d in decode)
     decode_seconds = sum(d["seconds"] for d in decode)
@@ -191,6 +219,7 @@ def measure(
         "pipeline_2w_images_per_s": round(two["images"] / two["seconds"], 2),
         "ratio_pipeline_to_floor": round(rate(one) / rate(base), 3),
         "scaling_2w_over_1w": round(rate(two) / rate(one), 3),
+        "machine_scaling_2_floors": round(2 * base["seconds"] / together, 3),
         **steady,
         "peak_rss_1x_mib": round(one["peak_rss_kib"] / 1024, 1),
         "peak_rss_10x_mib": round(big["peak_rss_kib"] / 1024, 1),
@@ -237,6 +266,7 @@ def table(result: dict[str, Any]) -> str:
     lines += [
         f"pipeline / floor          {ratio}  (target >= 0.8)",
         f"2 workers / 1 worker      {scaling}  (target >= 1.7 on 2 cores)",
+        f"  the machine's own       {result['machine_scaling_2_floors']}  (two floor loops at once / one)\n"
         f"  on 10x the records      {result['scaling_2w_over_1w_10x']} whole run "
         f"({result['pipeline_10x_samples_per_s']} -> {result['pipeline_10x_2w_samples_per_s']} samples/s)",
         f"peak RSS 10x / 1x         {result['peak_rss_ratio_10x']}  ({result['peak_rss_1x_mib']} -> "

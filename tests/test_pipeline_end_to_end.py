@@ -1,6 +1,5 @@
 """All four sources end to end through the CLI on the demo data; outputs read back with real readers."""
 
-import hashlib
 import io
 import json
 import os
@@ -13,6 +12,7 @@ import webdataset as wds
 from PIL import Image
 
 from tests.conftest import assert_invariant, parquet_rows, rejected_lines, report_of, run_cli
+from tests.helpers.outputs import digest_tree
 
 SOURCES = ("vgr", "visualprm", "visualprm_raw", "visualprocessbench")
 
@@ -97,14 +97,6 @@ def test_visualprm_image_rules_are_counted(outputs):
     assert report_of(outputs / "visualprm")["image_resolution"] == {"add_images_prefix": 8}
     assert report_of(outputs / "visualprm_raw")["image_resolution"] == {"add_images_prefix": 8}
     assert report_of(outputs / "visualprocessbench")["image_resolution"] == {"as_written": 8}
-
-
-def digest_tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name not in ("report.json", "manifest.json")  # both hold times and paths of the run
-    }
 
 
 def manifest_units(root: Path) -> list:

@@ -7,6 +7,7 @@ between a local run and a gs:// or Hugging Face run, so strings can be mapped be
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import tarfile
@@ -85,3 +86,12 @@ def shard_names(output: str | Path) -> list[str]:
     """Relative paths of the published files (not the report)."""
     output = Path(output)
     return sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file() and p.name != "report.json")
+
+
+def digest_tree(root: Path) -> dict[str, str]:
+    """SHA-256 of every output file, by relative path (the report and manifest hold times and paths of the run)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in ("report.json", "manifest.json")
+    }

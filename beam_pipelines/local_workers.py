@@ -1,0 +1,265 @@
+"""Local worker processes forked from a warm copy of the launching process (`--local_worker_start=fork`).
+
+With `--direct_running_mode=multi_processing`, Beam's local runner starts every worker as a fresh interpreter
+(`python -m apache_beam.runners.worker.sdk_worker_main`) that imports Beam, this package and Great Expectations
+before its first element: about 3 s of CPU per worker and run, on the critical path, with the launcher waiting.
+Here a zygote is forked from the launcher when the run starts (Beam and the pipeline's modules are imported
+there already); it imports what the workers need beyond that, once, while the launcher plans and builds the
+job, and every worker is a fork of it. The runner sees a standard EXTERNAL environment served by a worker pool
+on 127.0.0.1, so runner and workers speak Beam's own Fn API, exactly as with spawned workers.
+
+Forking is only safe from a process with a single Python thread (a thread holding a lock at the fork would hold
+it forever in the copy; an earlier pipeline's gRPC thread pools are the usual case): elsewhere, and off Linux,
+workers are spawned as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import json
+import logging
+import math
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent import futures
+
+import grpc
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.portability import common_urns, python_urns
+from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, beam_runner_api_pb2, endpoints_pb2
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from google.protobuf import json_format, text_format
+
+from beam_pipelines.imports import import_long_lived
+
+_LOGGER = logging.getLogger(__name__)
+EXIT_GRACE_S = 10.0
+"""How long a closing zygote waits for its workers to finish on their own (they stop when the runner closes their
+control stream) before it kills them."""
+
+
+def _preload() -> None:
+    """What a worker imports beyond the launcher's modules: the SDK harness, and Great Expectations (validation)."""
+    from beam_pipelines.validation.checker import great_expectations
+
+    import_long_lived("apache_beam.runners.worker.sdk_worker_main")
+    great_expectations()
+    gc.freeze()
+
+
+def run_sdk_worker(env: dict[str, str]) -> None:
+    """A worker's body: the environment Beam gives a spawned worker, then Beam's own worker main."""
+    os.environ.update(env)
+    from apache_beam.runners.worker import sdk_worker_main
+
+    sdk_worker_main.main([])
+
+
+def fork_unsafe_reason() -> str | None:
+    """Why this process must not fork a zygote now, or None when it may.
+
+    Python threads are what counts: a thread pool left by an earlier pipeline in the same process (Beam's gRPC
+    servers) may hold a lock at the fork. The native threads that imports start (OpenBLAS's pool, pyarrow's
+    jemalloc purger) register their own fork handlers."""
+    if not sys.platform.startswith("linux"):
+        return f"forking is only used on Linux, not {sys.platform}"
+    threads = threading.active_count()
+    return f"the launching process runs {threads} Python threads" if threads > 1 else None
+
+
+def _in_child(body: Callable[[], None]) -> None:
+    """Run `body` in a forked child and leave without running the parent's exit handlers or flushing its buffers."""
+    code = 0
+    try:
+        body()
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+class Zygote:
+    """A fork of the current process that preloads, then forks one child per `start(env)` running `work(env)`."""
+
+    def __init__(self, work: Callable[[dict[str, str]], None] = run_sdk_worker, preload=_preload) -> None:
+        requests_r, self._requests = os.pipe()
+        replies, replies_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self._requests)
+            os.close(replies)
+            _in_child(lambda: _serve(requests_r, replies_w, work, preload))
+        os.close(requests_r)
+        os.close(replies_w)
+        self._replies = os.fdopen(replies, "rb")
+        self._lock = threading.Lock()
+
+    def start(self, env: dict[str, str]) -> int:
+        """Fork a worker with `env`; its pid."""
+        with self._lock:
+            os.write(self._requests, json.dumps(env).encode() + b"\n")
+            line = self._replies.readline()
+        if not line:
+            raise RuntimeError(f"the worker zygote (pid {self.pid}) is gone")
+        return int(line)
+
+    def close(self) -> int:
+        """Stop taking requests, let the zygote reap (or, after `EXIT_GRACE_S`, kill) its workers; its exit status."""
+        os.close(self._requests)
+        self._replies.close()
+        return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+
+
+def _serve(requests: int, replies: int, work: Callable[[dict[str, str]], None], preload: Callable[[], None]) -> None:
+    """The zygote's loop: one JSON environment per line in, one forked child's pid per line out."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle; it closes the pipe
+    preload()
+    children: set[int] = set()
+    pending = b""
+    while True:
+        ready, _, _ = select.select([requests], [], [], 1.0)
+        _reap(children, None)
+        if not ready:
+            continue
+        data = os.read(requests, 1 << 16)
+        if not data:
+            break
+        pending += data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            env = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                os.close(requests)
+                os.close(replies)
+                _in_child(functools.partial(work, env))
+            children.add(pid)
+            os.write(replies, f"{pid}\n".encode())
+    _reap(children, EXIT_GRACE_S)
+
+
+def _reap(children: set[int], grace: float | None) -> None:
+    """Collect the children that have finished; with a grace period, wait for all of them, killing the ones still
+    running after it."""
+    deadline = None if grace is None else time.monotonic() + grace
+    while children:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+        if pid:
+            children.discard(pid)
+        elif deadline is None:
+            return
+        elif time.monotonic() < deadline:
+            time.sleep(0.05)
+        else:
+            for pid in children:
+                os.kill(pid, signal.SIGKILL)
+            deadline = math.inf
+
+
+class _WorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
+    """Beam's worker-pool service (the EXTERNAL environment's), starting each worker as a fork of the zygote."""
+
+    def __init__(self, zygote: Zygote, pipeline_options_json: str) -> None:
+        self.zygote = zygote
+        self.pipeline_options_json = pipeline_options_json
+
+    def StartWorker(self, request, context):
+        def descriptor(url: str) -> str:
+            return text_format.MessageToString(endpoints_pb2.ApiServiceDescriptor(url=url))
+
+        env = {
+            "CONTROL_API_SERVICE_DESCRIPTOR": descriptor(request.control_endpoint.url),
+            "LOGGING_API_SERVICE_DESCRIPTOR": descriptor(request.logging_endpoint.url),
+            "PIPELINE_OPTIONS": self.pipeline_options_json,
+            "WORKER_ID": request.worker_id,
+        }
+        try:
+            self.zygote.start(env)
+        except (OSError, RuntimeError) as exc:
+            return beam_fn_api_pb2.StartWorkerResponse(error=f"could not fork a worker: {exc}")
+        return beam_fn_api_pb2.StartWorkerResponse()
+
+    def StopWorker(self, request, context):
+        """Nothing to do: a worker ends when the runner closes its control stream."""
+        return beam_fn_api_pb2.StopWorkerResponse()
+
+
+SPAWNED_WORKER_COMMAND = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main"
+"""The command `FnApiRunner` gives its multi_processing environment: the environments this runner serves itself."""
+
+
+class ForkingFnApiRunner(FnApiRunner):
+    """`FnApiRunner` whose multi_processing workers are forks of a `Zygote` instead of fresh interpreters."""
+
+    def __init__(self, zygote: Zygote) -> None:
+        super().__init__()
+        self.zygote = zygote
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        options_json = json_format.MessageToJson(self._provision_info.provision_info.pipeline_options)
+        beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
+            _WorkerPool(self.zygote, options_json), server
+        )
+        url = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+        server.start()
+        try:
+            _serve_spawned_environments(pipeline_proto, url)
+            return super().run_via_runner_api(pipeline_proto, options)
+        finally:
+            server.stop(None)
+
+
+def _serve_spawned_environments(pipeline_proto: beam_runner_api_pb2.Pipeline, url: str) -> None:
+    """Point the runner's own subprocess environments at the worker pool at `url` (EXTERNAL environments)."""
+    payload = beam_runner_api_pb2.ExternalPayload(endpoint=endpoints_pb2.ApiServiceDescriptor(url=url))
+    for env in pipeline_proto.components.environments.values():
+        if env.urn != python_urns.SUBPROCESS_SDK:
+            continue
+        if env.payload.decode("utf-8") != SPAWNED_WORKER_COMMAND:
+            continue
+        env.urn = common_urns.environments.EXTERNAL.urn
+        env.payload = payload.SerializeToString()
+
+
+def forks_workers(options: PipelineOptions, start: str) -> bool:
+    """Whether this run's workers would be local processes that `--local_worker_start=fork` can fork."""
+    runner = options.view_as(StandardOptions).runner
+    direct = options.view_as(DirectOptions)
+    return (
+        start == "fork"
+        and isinstance(runner, str)
+        and runner.rsplit(".", 1)[-1] == FnApiRunner.__name__
+        and direct.direct_running_mode == "multi_processing"
+        and direct.direct_num_workers != 1
+    )
+
+
+@contextlib.contextmanager
+def local_runner(options: PipelineOptions, start: str) -> Iterator[FnApiRunner | None]:
+    """The runner object for this run: a `ForkingFnApiRunner` when its workers are forked, else None (the one the
+    options name). Enter it first thing in a run, so the zygote's imports overlap the planning and building."""
+    if not forks_workers(options, start):
+        yield None
+        return
+    reason = fork_unsafe_reason()
+    if reason:
+        _LOGGER.info("local workers are spawned, not forked: %s", reason)
+        yield None
+        return
+    zygote = Zygote()
+    _LOGGER.info("local workers are forked from a zygote (pid %d)", zygote.pid)
+    try:
+        yield ForkingFnApiRunner(zygote)
+    finally:
+        zygote.close()

@@ -1,0 +1,140 @@
+"""Forked local workers: the zygote's life cycle in a fresh process, and a 2-worker CLI run through it."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_pipelines.local_workers import fork_unsafe_reason, forks_workers
+from tests.conftest import assert_invariant
+from tests.helpers.gcs import subprocess_env
+from tests.helpers.outputs import digest_tree
+
+ZYGOTE_SCRIPT = """
+import json, os, sys, time
+from beam_pipelines import local_workers
+from beam_pipelines.local_workers import Zygote, fork_unsafe_reason
+
+out, mode = sys.argv[1], sys.argv[2]
+local_workers.EXIT_GRACE_S = 0.5
+
+def work(env):
+    with open(os.path.join(out, env["WORKER_ID"]), "w") as f:
+        seen = {"pid": os.getpid(), "ppid": os.getppid(), "x": env["X"], "preloaded": os.environ.get("PRELOADED")}
+        json.dump(seen, f)
+    if mode == "hang":
+        time.sleep(600)
+
+unsafe = fork_unsafe_reason()
+zygote = Zygote(work, preload=lambda: os.environ.__setitem__("PRELOADED", "yes"))
+pids = [zygote.start({"WORKER_ID": f"w{i}", "X": str(i)}) for i in range(3)]
+while len(os.listdir(out)) < 3:
+    time.sleep(0.01)
+started = time.monotonic()
+status = zygote.close()
+print(json.dumps({"unsafe": unsafe, "zygote": zygote.pid, "pids": pids, "status": status,
+                  "close_s": time.monotonic() - started, "parent_env": os.environ.get("PRELOADED")}))
+"""
+
+
+def _zygote_run(tmp_path: Path, mode: str) -> dict:
+    out = tmp_path / "workers"
+    out.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", ZYGOTE_SCRIPT, str(out), mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["workers"] = {p.name: json.loads(p.read_text()) for p in out.iterdir()}
+    return result
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_workers_are_children_of_the_preloaded_zygote(tmp_path):
+    result = _zygote_run(tmp_path, "exit")
+    assert result["unsafe"] is None and result["status"] == 0
+    workers = result["workers"]
+    assert sorted(workers) == ["w0", "w1", "w2"]
+    assert sorted(w["pid"] for w in workers.values()) == sorted(result["pids"])
+    assert {w["ppid"] for w in workers.values()} == {result["zygote"]}
+    assert [workers[f"w{i}"]["x"] for i in range(3)] == ["0", "1", "2"]
+    # the preload ran once, in the zygote: every worker inherits it, the launcher does not have it
+    assert {w["preloaded"] for w in workers.values()} == {"yes"} and result["parent_env"] is None
+    assert all(_gone(pid) for pid in [result["zygote"], *result["pids"]])
+
+
+def test_closing_kills_workers_that_do_not_finish(tmp_path):
+    result = _zygote_run(tmp_path, "hang")
+    assert result["status"] == 0 and 0.5 <= result["close_s"] < 10
+    assert all(_gone(pid) for pid in result["pids"])
+
+
+def test_a_process_running_threads_does_not_fork():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert "Python threads" in fork_unsafe_reason()
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.mark.parametrize(
+    ("flags", "start", "expected"),
+    [
+        (["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"], "fork", True),
+        (["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"], "fork", True),
+        (["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"], "spawn", False),
+        (["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=1"], "fork", False),
+        (["--runner=FnApiRunner", "--direct_num_workers=2"], "fork", False),
+        (["--runner=DataflowRunner", "--direct_running_mode=multi_processing"], "fork", False),
+        (["--runner=PortableRunner", "--direct_running_mode=multi_processing"], "fork", False),
+    ],
+)
+def test_only_local_multi_processing_runs_fork(flags, start, expected):
+    assert forks_workers(PipelineOptions(flags), start) is expected
+
+
+def _cli(args: list[str]) -> subprocess.CompletedProcess:
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "logging.getLogger('beam_pipelines.local_workers').setLevel(logging.INFO)\n"
+        "from beam_pipelines.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, "run", *args, "--runner=FnApiRunner", "--max_reject_fraction=0.5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env(),
+    )
+
+
+def test_two_forked_workers_write_what_one_worker_writes(demo, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert _cli(demo["vgr"].argv(str(one))).returncode == 0
+    done = _cli([*demo["vgr"].argv(str(two)), "--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "local workers are forked from a zygote" in done.stderr
+    assert "spawned, not forked" not in done.stderr
+    assert_invariant(two)
+    assert digest_tree(two) == digest_tree(one)
