@@ -1,6 +1,8 @@
 """Forked local workers: the zygote's life cycle in a fresh process, and a 2-worker CLI run through it."""
 
+import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipelines.local_workers import fork_unsafe_reason, forks_workers
+from beam_pipelines.local_workers import fork_unsafe_reason, forks_workers, local_runner
 from tests.conftest import assert_invariant
 from tests.helpers.gcs import subprocess_env
 from tests.helpers.outputs import digest_tree
@@ -85,23 +87,39 @@ def test_closing_kills_workers_that_do_not_finish(tmp_path):
     assert all(_gone(pid) for pid in result["pids"])
 
 
-def test_a_process_running_threads_does_not_fork():
+@contextlib.contextmanager
+def _another_thread():
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert "Python threads" in fork_unsafe_reason()
+        yield
     finally:
         stop.set()
         thread.join()
 
 
+MULTI_PROCESSING = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def test_a_process_running_threads_does_not_fork():
+    with _another_thread():
+        assert "Python threads" in fork_unsafe_reason()
+
+
+def test_a_launcher_running_threads_spawns_its_workers(caplog):
+    caplog.set_level(logging.INFO, logger="beam_pipelines.local_workers")
+    with _another_thread(), local_runner(PipelineOptions(MULTI_PROCESSING), "fork") as runner:
+        assert runner is None
+    assert "spawned, not forked" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("flags", "start", "expected"),
     [
-        (["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"], "fork", True),
+        (MULTI_PROCESSING, "fork", True),
         (["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"], "fork", True),
-        (["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"], "spawn", False),
+        (MULTI_PROCESSING, "spawn", False),
         (["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=1"], "fork", False),
         (["--runner=FnApiRunner", "--direct_num_workers=2"], "fork", False),
         (["--runner=DataflowRunner", "--direct_running_mode=multi_processing"], "fork", False),
