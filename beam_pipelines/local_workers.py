@@ -5,8 +5,8 @@ With `--direct_running_mode=multi_processing`, Beam's local runner starts every 
 before its first element: about 3 s of CPU per worker and run, on the critical path, with the launcher waiting.
 Here a zygote is forked from the launcher when the run starts (Beam and the pipeline's modules are imported
 there already); it imports what the workers need beyond that, once, while the launcher plans and builds the
-job, and every worker is a fork of it. The runner sees a standard EXTERNAL environment served by a worker pool
-on 127.0.0.1, so runner and workers speak Beam's own Fn API, exactly as with spawned workers.
+job, and every worker is a fork of it. The runner sees Beam's EXTERNAL kind of environment, served by a worker
+pool on 127.0.0.1, so runner and workers speak Beam's own Fn API, exactly as with spawned workers.
 
 Forking is only safe from a process with a single Python thread (a thread holding a lock at the fork would hold
 it forever in the copy; an earlier pipeline's gRPC thread pools are the usual case): elsewhere, and off Linux,
@@ -33,9 +33,10 @@ from concurrent import futures
 
 import grpc
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
-from apache_beam.portability import common_urns, python_urns
+from apache_beam.portability import python_urns
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, beam_runner_api_pb2, endpoints_pb2
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.portability.fn_api_runner.worker_handlers import ExternalWorkerHandler, WorkerHandler
 from google.protobuf import json_format, text_format
 
 from beam_pipelines.imports import import_long_lived
@@ -220,15 +221,28 @@ class ForkingFnApiRunner(FnApiRunner):
             server.stop(None)
 
 
+FORKED_WORKERS_URN = "vgr-etl:env:forked_python_worker_pool:v1"
+"""The environment of forked workers: Beam's EXTERNAL (an `ExternalPayload` naming the worker pool), on this host."""
+
+
+@WorkerHandler.register_environment(FORKED_WORKERS_URN, beam_runner_api_pb2.ExternalPayload)
+class _ForkedWorkerHandler(ExternalWorkerHandler):
+    """Beam's EXTERNAL worker handler, with the workers reaching the runner at `localhost` as spawned workers do
+    (EXTERNAL's own default is this host's fully qualified name, meant for workers on other machines)."""
+
+    def host_from_worker(self) -> str:
+        return "localhost"
+
+
 def _serve_spawned_environments(pipeline_proto: beam_runner_api_pb2.Pipeline, url: str) -> None:
-    """Point the runner's own subprocess environments at the worker pool at `url` (EXTERNAL environments)."""
+    """Point the runner's own subprocess environments at the worker pool at `url`."""
     payload = beam_runner_api_pb2.ExternalPayload(endpoint=endpoints_pb2.ApiServiceDescriptor(url=url))
     for env in pipeline_proto.components.environments.values():
         if env.urn != python_urns.SUBPROCESS_SDK:
             continue
         if env.payload.decode("utf-8") != SPAWNED_WORKER_COMMAND:
             continue
-        env.urn = common_urns.environments.EXTERNAL.urn
+        env.urn = FORKED_WORKERS_URN
         env.payload = payload.SerializeToString()
 
 

@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability import python_urns
+from apache_beam.portability.api import beam_runner_api_pb2
 
-from beam_pipelines.local_workers import fork_unsafe_reason, forks_workers, local_runner
+from beam_pipelines.local_workers import (
+    FORKED_WORKERS_URN,
+    SPAWNED_WORKER_COMMAND,
+    _serve_spawned_environments,
+    fork_unsafe_reason,
+    forks_workers,
+    local_runner,
+)
 from tests.conftest import assert_invariant
 from tests.helpers.gcs import subprocess_env
 from tests.helpers.outputs import digest_tree
@@ -156,3 +165,16 @@ def test_two_forked_workers_write_what_one_worker_writes(demo, tmp_path):
     assert "spawned, not forked" not in done.stderr
     assert_invariant(two)
     assert digest_tree(two) == digest_tree(one)
+
+
+def test_only_the_runners_own_spawned_environment_is_served_by_the_pool():
+    proto = beam_runner_api_pb2.Pipeline()
+    envs = proto.components.environments
+    envs["ours"].CopyFrom(
+        beam_runner_api_pb2.Environment(urn=python_urns.SUBPROCESS_SDK, payload=SPAWNED_WORKER_COMMAND.encode())
+    )
+    envs["custom"].CopyFrom(beam_runner_api_pb2.Environment(urn=python_urns.SUBPROCESS_SDK, payload=b"my-worker"))
+    _serve_spawned_environments(proto, "127.0.0.1:5555")
+    assert envs["ours"].urn == FORKED_WORKERS_URN
+    assert beam_runner_api_pb2.ExternalPayload.FromString(envs["ours"].payload).endpoint.url == "127.0.0.1:5555"
+    assert envs["custom"].urn == python_urns.SUBPROCESS_SDK and envs["custom"].payload == b"my-worker"
