@@ -37,6 +37,7 @@ from apache_beam.portability import python_urns
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, beam_runner_api_pb2, endpoints_pb2
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.portability.fn_api_runner.worker_handlers import ExternalWorkerHandler, WorkerHandler
+from apache_beam.runners.portability.local_job_service import BeamFnLoggingServicer
 from google.protobuf import json_format, text_format
 
 from beam_pipelines.imports import import_long_lived
@@ -57,11 +58,21 @@ def _preload() -> None:
 
 
 def run_sdk_worker(env: dict[str, str]) -> None:
-    """A worker's body: the environment Beam gives a spawned worker, then Beam's own worker main."""
+    """A worker's body: the environment and logging of a spawned worker, then Beam's own worker main."""
     os.environ.update(env)
+    _fresh_logging()
     from apache_beam.runners.worker import sdk_worker_main
 
     sdk_worker_main.main([])
+
+
+def _fresh_logging() -> None:
+    """The root logger as a fresh interpreter has it. The launcher's handlers would print every record of the worker
+    (whose harness logs at INFO) a second time: the runner already logs what its workers ship to it."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
 
 
 def fork_unsafe_reason() -> str | None:
@@ -168,11 +179,15 @@ def _reap(children: set[int], grace: float | None) -> None:
 
 
 class _WorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
-    """Beam's worker-pool service (the EXTERNAL environment's), starting each worker as a fork of the zygote."""
+    """Beam's worker-pool service (the EXTERNAL environment's), starting each worker as a fork of the zygote.
 
-    def __init__(self, zygote: Zygote, pipeline_options_json: str) -> None:
+    The workers ship their logs to `logging_url`, where Beam's subprocess-worker logging service writes each record
+    on one line, as it does for spawned workers."""
+
+    def __init__(self, zygote: Zygote, pipeline_options_json: str, logging_url: str) -> None:
         self.zygote = zygote
         self.pipeline_options_json = pipeline_options_json
+        self.logging_url = logging_url
 
     def StartWorker(self, request, context):
         def descriptor(url: str) -> str:
@@ -180,7 +195,7 @@ class _WorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
 
         env = {
             "CONTROL_API_SERVICE_DESCRIPTOR": descriptor(request.control_endpoint.url),
-            "LOGGING_API_SERVICE_DESCRIPTOR": descriptor(request.logging_endpoint.url),
+            "LOGGING_API_SERVICE_DESCRIPTOR": descriptor(self.logging_url),
             "PIPELINE_OPTIONS": self.pipeline_options_json,
             "WORKER_ID": request.worker_id,
         }
@@ -207,12 +222,12 @@ class ForkingFnApiRunner(FnApiRunner):
         self.zygote = zygote
 
     def run_via_runner_api(self, pipeline_proto, options):
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        options_json = json_format.MessageToJson(self._provision_info.provision_info.pipeline_options)
-        beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
-            _WorkerPool(self.zygote, options_json), server
-        )
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         url = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+        options_json = json_format.MessageToJson(self._provision_info.provision_info.pipeline_options)
+        pool = _WorkerPool(self.zygote, options_json, logging_url=url)
+        beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(pool, server)
+        beam_fn_api_pb2_grpc.add_BeamFnLoggingServicer_to_server(BeamFnLoggingServicer(), server)
         server.start()
         try:
             _serve_spawned_environments(pipeline_proto, url)
