@@ -103,7 +103,9 @@ def _in_child(body: Callable[[], None]) -> None:
 class Zygote:
     """A fork of the current process that preloads, then forks one child per `start(env)` running `work(env)`."""
 
-    def __init__(self, work: Callable[[dict[str, str]], None] = run_sdk_worker, preload=_preload) -> None:
+    def __init__(
+        self, work: Callable[[dict[str, str]], None] = run_sdk_worker, preload: Callable[[], None] = _preload
+    ) -> None:
         requests_r, self._requests = os.pipe()
         replies, replies_w = os.pipe()
         self.pid = os.fork()
