@@ -6,7 +6,8 @@ Beam counters), and the peak resident memory of a 1-worker run at 1× and 10× t
 throughput there). Every run is a fresh process, timed from the same point; floor and pipeline runs are
 repeated in interleaved rounds and the fastest kept. The same runs on a tiny input measure each one's
 start-up, so steady-state rates (extra samples over extra seconds) separate the per-sample cost from the
-per-run cost. Ratios are what to compare across machines. Writes `benchmarks/results/latest.json` and prints a
+per-run cost. Two floor loops run at once give the machine's own 2-process scaling, the ceiling of the 2-worker
+figure. Ratios are what to compare across machines. Writes `benchmarks/results/latest.json` and prints a
 table.
 """
 
