@@ -191,6 +191,7 @@ class ChunkWriterFn(beam.DoFn):
         self._part = 0
         self._rows = 0
         self._bytes = 0
+        self._parts_used: dict[str, int] = {}
 
     def accepts(self, element: Any) -> bool:
         return isinstance(element, Sample)
@@ -205,7 +206,9 @@ class ChunkWriterFn(beam.DoFn):
         size = self.size_of(element)
         if chunk != self._chunk:
             yield from self._close()
-            self._chunk, self._part = chunk, 0
+            # A chunk's records normally arrive together; if one comes back in the same bundle it continues with
+            # the next part instead of overwriting the parts it already wrote.
+            self._chunk, self._part = chunk, self._parts_used.get(chunk, 0)
             self.open_shard(self._name())
         elif self._rows and (self._rows >= self.limits.max_samples or self._bytes + size > self.limits.max_bytes):
             yield from self._close()
@@ -231,6 +234,7 @@ class ChunkWriterFn(beam.DoFn):
         if self._chunk is not None and self._rows:
             with self.clock:
                 infos = list(self.close_shard())
+            self._parts_used[self._chunk] = self._part + 1
             yield from infos
         self._rows = self._bytes = 0
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 
 import pytest
 from apache_beam.io.filesystems import FileSystems
 
-from beam_pipelines.sinks.shards import TMP_DIR, AtomicFile, join
+from beam_pipelines.records import ErrorInfo, Provenance, Rejection
+from beam_pipelines.sinks.shards import TMP_DIR, AtomicFile, DeadLetterWriterFn, ShardLimits, ShardTarget, join
 
 
 @pytest.fixture(params=["local", "gcs"])
@@ -59,3 +61,24 @@ def test_gcs_upload_is_invisible_until_committed(gcs):
     assert not FileSystems.exists(f.temp) and not FileSystems.exists(f.final)
     f.commit()
     assert len(read(f.final)) == 9_000_000
+
+
+def test_a_chunk_that_comes_back_in_a_bundle_continues_its_parts(tmp_path):
+    """Records of a chunk normally arrive together; if another chunk's records interleave, nothing is overwritten."""
+    output = str(tmp_path / "out")
+    writer = DeadLetterWriterFn(ShardTarget(output, ShardLimits(max_samples=2, max_bytes=1 << 30), "v1"))
+    writer.setup()
+    writer.start_bundle()
+    order = ["a", "a", "a", "b", "a"]
+    infos = []
+    for row, chunk in enumerate(order):
+        error = ErrorInfo("parse", "bad", f"row {row}")
+        infos += writer.process(Rejection("vgr", Provenance("in.jsonl", row, chunk), (error,), record={}))
+    infos += [w.value for w in writer.finish_bundle()]
+    names = sorted(info.path.rsplit("/", 1)[1] for info in infos)
+    assert names == ["v1-a-000.jsonl", "v1-a-001.jsonl", "v1-a-002.jsonl", "v1-b-000.jsonl"]
+    rows = []
+    for info in infos:
+        with FileSystems.open(info.path) as f:
+            rows += [json.loads(line)["provenance"]["row"] for line in f.read().splitlines()]
+    assert sorted(rows) == list(range(len(order))), "every rejection is in exactly one file"
