@@ -8,6 +8,9 @@ the device, vision + text towers, cosine) over randomly initialised weights of t
 CPU side: what `PrepareRegions` does per region on one core, letterbox crop + bicubic resize to a
 336×336 uint8 tensor, timed with and without the JPEG decode (in the pipeline the image is decoded
 once, for cropping, before scoring sees it). cores_to_feed = model crops/s ÷ prep crops/s per core.
+Work per crop: the floating-point operations of one scoring call, counted by torch's FlopCounterMode
+(eager attention, so the attention products are counted too), which turns every rate into TFLOP/s and
+the 800 crops/s target into the share of an H100 SXM's dense 16-bit peak it needs.
 Results: benchmarks/results/scoring-<device>.json, with the machine, and a printed table.
 """
 
@@ -49,6 +52,8 @@ VIT_L_14_336 = {
     "projection_dim": 768,
 }
 SPEC = ModelSpec("random-vit-l-14-336", 336, 14, 1024, 77, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
+TARGET_CROPS_PER_S = 800
+H100_SXM_DENSE_16BIT_TFLOPS = 989.4  # NVIDIA H100 SXM datasheet: BF16/FP16 Tensor Core, without sparsity
 
 
 def machine() -> dict:
@@ -72,22 +77,46 @@ def machine() -> dict:
     return info
 
 
-def model_rate(device: str, dtype: str, batch_size: int, warmup: int, batches: int) -> dict:
-    """Crops/s of the full scoring call (both towers) at one batch size and dtype."""
+def _model(device: str, dtype: str, batch_size: int, attention: str = "sdpa"):
+    """The pipeline's GroundingModel over random weights of the ViT-L/14@336 shape."""
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    from beam_pipelines.scoring.batch import ModelBatch
     from beam_pipelines.scoring.model import GroundingModel
 
     torch.manual_seed(0)
-    model = GroundingModel(CLIPModel(CLIPConfig(**VIT_L_14_336)), SPEC, device, dtype, batch_size, 2)
+    config = CLIPConfig(**VIT_L_14_336)
+    config._attn_implementation = attention
+    return GroundingModel(CLIPModel(config), SPEC, device, dtype, batch_size, 2)
+
+
+def _batch(batch_size: int):
+    from beam_pipelines.scoring.batch import ModelBatch
+
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (batch_size, 336, 336, 3), dtype=np.uint8)
     ids = rng.integers(0, 49406, (batch_size, 77), dtype=np.int64)
     ids[:, 0], ids[:, 30:] = 49406, 49407  # start token, ~30-token contexts, end/padding
     mask = (np.arange(77)[None, :] <= 30).astype(np.int64).repeat(batch_size, 0)
-    batch = ModelBatch(crops, ids, mask, None, (), ())
+    return ModelBatch(crops, ids, mask, None, (), ())
+
+
+def flops_per_crop(device: str) -> float:
+    """Floating-point operations of scoring one crop against its text (both towers), counted, not estimated."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = _model(device, "float32", 1, attention="eager")  # SDPA kernels are not all counted
+    with FlopCounterMode(display=False) as counter:
+        model.infer(_batch(1))
+    return float(counter.get_total_flops())
+
+
+def model_rate(device: str, dtype: str, batch_size: int, warmup: int, batches: int) -> dict:
+    """Crops/s of the full scoring call (both towers) at one batch size and dtype."""
+    import torch
+
+    model = _model(device, dtype, batch_size)
+    batch = _batch(batch_size)
     for _ in range(warmup):
         model.infer(batch)
     if device == "cuda":
@@ -155,6 +184,11 @@ def table(results: dict) -> str:
     )
     for r in results["model"]:
         lines.append(f"cores to feed {r['device']} {r['dtype']}: {r['cores_to_feed']}")
+    w = results["work"]
+    lines.append(
+        f"work: {w['gflop_per_crop']} GFLOP per crop; the {TARGET_CROPS_PER_S} crops/s target is {w['target_tflops']} "
+        f"TFLOP/s, {w['target_share_of_h100_sxm_peak']:.0%} of an H100 SXM's dense 16-bit peak"
+    )
     return "\n".join(lines)
 
 
@@ -175,12 +209,20 @@ def main(argv: list[str] | None = None) -> dict:
     warmup, batches = (1, 2) if args.quick else (3, 20 if cuda else 5)
     prep = prep_rate(images=8 if args.quick else 40, regions_per_image=3, size=(1024, 768))
     model = [model_rate(args.device, d, batch_size, warmup, batches) for d in dtypes]
+    flops = flops_per_crop(args.device)
     for r in model:
         r["cores_to_feed"] = round(r["crops_per_s"] / prep["decode_crop_resize_per_s_per_core"], 2)
+        r["tflops"] = round(r["crops_per_s"] * flops / 1e12, 3)
+    target_tflops = TARGET_CROPS_PER_S * flops / 1e12
     results = {
         "benchmark": "scoring",
         "model": model,
         "prep": prep,
+        "work": {
+            "gflop_per_crop": round(flops / 1e9, 1),
+            "target_tflops": round(target_tflops, 1),
+            "target_share_of_h100_sxm_peak": round(target_tflops / H100_SXM_DENSE_16BIT_TFLOPS, 3),
+        },
         "machine": machine(),
         "quick": args.quick,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
