@@ -1,6 +1,6 @@
 """Scoring throughput: crops scored per second by a CLIP ViT-L/14@336-sized model, and the CPU preparation rate.
 
-    python -m benchmarks.scoring [--quick] [--device cpu|cuda] [--batch_size N] [--dtypes float16,bfloat16]
+    python -m benchmarks.scoring [--quick] [--device cpu|cuda] [--batch_size N] [--dtypes float16,bfloat16] [--compile]
 
 Model side: the pipeline's own `GroundingModel.infer` (uint8 crops and token ids in, normalisation on
 the device, vision + text towers, cosine) over randomly initialised weights of the ViT-L/14@336 shape
@@ -111,11 +111,15 @@ def flops_per_crop(device: str) -> float:
     return float(counter.get_total_flops())
 
 
-def model_rate(device: str, dtype: str, batch_size: int, warmup: int, batches: int) -> dict:
-    """Crops/s of the full scoring call (both towers) at one batch size and dtype."""
+def model_rate(device: str, dtype: str, batch_size: int, warmup: int, batches: int, compiled: bool = False) -> dict:
+    """Crops/s of the full scoring call (both towers) at one batch size and dtype; `compiled`: both towers
+    through torch.compile (the warm-up pays the compilation), to see what fusing the elementwise ops gives."""
     import torch
 
     model = _model(device, dtype, batch_size)
+    if compiled:
+        model.model.vision_model.compile(dynamic=False)
+        model.model.text_model.compile(dynamic=False)
     batch = _batch(batch_size)
     for _ in range(warmup):
         model.infer(batch)
@@ -128,6 +132,7 @@ def model_rate(device: str, dtype: str, batch_size: int, warmup: int, batches: i
     return {
         "device": device,
         "dtype": dtype,
+        "compiled": compiled,
         "batch_size": batch_size,
         "batches": batches,
         "seconds": round(elapsed, 3),
@@ -174,16 +179,21 @@ def prep_rate(images: int, regions_per_image: int, size: tuple[int, int]) -> dic
 
 
 def table(results: dict) -> str:
-    lines = [f"{'device':8} {'dtype':9} {'batch':>5} {'crops/s':>10}"]
+    lines = [f"{'device':8} {'dtype':9} {'compiled':8} {'batch':>5} {'crops/s':>10} {'TFLOP/s':>8}"]
     for r in results["model"]:
-        lines.append(f"{r['device']:8} {r['dtype']:9} {r['batch_size']:>5} {r['crops_per_s']:>10.2f}")
+        lines.append(
+            f"{r['device']:8} {r['dtype']:9} {'yes' if r['compiled'] else 'no':8} {r['batch_size']:>5} "
+            f"{r['crops_per_s']:>10.2f} {r['tflops']:>8.2f}"
+        )
     p = results["prep"]
     lines.append(
         f"CPU prep per core ({p['image_size'][0]}x{p['image_size'][1]} JPEG, {p['regions_per_image']} regions/image): "
         f"{p['crop_resize_per_s_per_core']} crops/s crop+resize, {p['decode_crop_resize_per_s_per_core']} with decode"
     )
     for r in results["model"]:
-        lines.append(f"cores to feed {r['device']} {r['dtype']}: {r['cores_to_feed']}")
+        lines.append(
+            f"cores to feed {r['device']} {r['dtype']}{' compiled' if r['compiled'] else ''}: {r['cores_to_feed']}"
+        )
     w = results["work"]
     lines.append(
         f"work: {w['gflop_per_crop']} GFLOP per crop; the {TARGET_CROPS_PER_S} crops/s target is {w['target_tflops']} "
@@ -198,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a handful of batches (ViT-L on a few CPU cores is slow)")
     parser.add_argument("--batch_size", type=int, default=None, help="default: 64 on cuda, 8 on cpu (4 with --quick)")
     parser.add_argument("--dtypes", default=None, help="default: float32 on cpu, bfloat16,float16 on cuda")
+    parser.add_argument("--compile", action="store_true", help="also measure each dtype with torch.compile'd towers")
     args = parser.parse_args(argv)
     import torch
 
@@ -208,7 +219,11 @@ def main(argv: list[str] | None = None) -> dict:
     dtypes = (args.dtypes or ("bfloat16,float16" if cuda else "float32")).split(",")
     warmup, batches = (1, 2) if args.quick else (3, 20 if cuda else 5)
     prep = prep_rate(images=8 if args.quick else 40, regions_per_image=3, size=(1024, 768))
-    model = [model_rate(args.device, d, batch_size, warmup, batches) for d in dtypes]
+    model = [
+        model_rate(args.device, d, batch_size, warmup, batches, compiled)
+        for d in dtypes
+        for compiled in ((False, True) if args.compile else (False,))
+    ]
     flops = flops_per_crop(args.device)
     for r in model:
         r["cores_to_feed"] = round(r["crops_per_s"] / prep["decode_crop_resize_per_s_per_core"], 2)

@@ -8,7 +8,7 @@ import os
 import pytest
 from PIL import Image
 
-from tests.conftest import assert_invariant, rejected_lines, run_cli
+from tests.conftest import assert_invariant, parquet_rows, rejected_lines, run_cli
 
 GOOD_GPT = "<think> The bar <SOT>[0.1, 0.1, 0.5, 0.5]<EOT><image> is tall. </think> Final answer: 3"
 
@@ -51,6 +51,10 @@ CASES = [
     (json.dumps(row(gpt="<SOT>[42, 81, 442, 219]<EOT> Final answer: 1")).encode(), "x1_in_unit_range"),
     (json.dumps(row(gpt="<SOT>[0.999, 0.1, 1.0, 0.5]<EOT> Final answer: 1")).encode(), "min_region_width"),  # 1 px
     (json.dumps(row(gpt="<SOT>[0.98, 0.1, 1.0, 0.5]<EOT> Final answer: 1")).encode(), None),  # 2 px: valid
+    # Python's json.dumps writes NaN/Infinity (not JSON): kept in metadata, and in a dead letter, as strings
+    (json.dumps(row(difficulty=float("nan"), weights=[1.0, float("-inf")])).encode(), None),
+    (json.dumps(row(image="gone.png", difficulty=float("inf"))).encode(), "image_missing"),
+    (json.dumps(row(gpt="Half an emoji \ud83d. Final answer: 1")).encode(), "invalid_unicode"),
 ]
 
 
@@ -91,13 +95,21 @@ def test_each_bad_kind_is_rejected_with_reason_at_its_row(rejected_run):
         assert line["errors"][0]["check"] == check, (row_no, line["errors"])
         assert line["errors"][0]["message"] and line["errors"][0]["stage"]
         assert line["provenance"]["input_file"].endswith("vgr.jsonl")
-        assert ("raw_line" in line) == (check in ("malformed_json", "non_utf8", "not_an_object"))
+        assert ("raw_line" in line) == (check in ("malformed_json", "non_utf8", "not_an_object", "invalid_unicode"))
 
 
 def test_invariant_holds_with_every_kind_of_dirt(rejected_run):
     report = assert_invariant(rejected_run)
-    assert report["accepted"] == 1 and report["rejected"] == len(CASES) - 1
+    kept = sum(check is None for _, check in CASES)
+    assert report["accepted"] == kept and report["rejected"] == len(CASES) - kept
     assert math.isclose(sum(report["rejected_by_check"].values()), report["rejected"])
+
+
+def test_non_finite_numbers_are_written_as_strings(rejected_run):
+    kept = [json.loads(r["metadata"]) for r in parquet_rows(rejected_run, "samples")]
+    assert {"difficulty": "NaN", "weights": [1.0, "-Infinity"]} in kept
+    [line] = [x for x in rejected_lines(rejected_run) if (x.get("record") or {}).get("image") == "gone.png"]
+    assert line["record"]["difficulty"] == "Infinity"
 
 
 def test_pixel_like_message_is_explicit(rejected_run):

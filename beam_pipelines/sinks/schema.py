@@ -9,6 +9,7 @@ columns as `Image` features without a cast. `schemas/*.json` are generated from 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,8 +127,26 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _finite(value: Any) -> Any:
+    """NaN and ±Infinity as the strings Python's and JavaScript's JSON readers know them by: upstream files may
+    carry them (Python's `json.dumps` writes them by default), but they are not JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {_finite(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_json_default, allow_nan=False)
+    """Strict JSON (what every reader accepts); non-finite numbers become strings (see `_finite`)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_json_default, allow_nan=False)
+    except ValueError:
+        return json.dumps(
+            _finite(value), ensure_ascii=False, default=lambda v: _finite(_json_default(v)), allow_nan=False
+        )
 
 
 def crop_name(sample_id: str, region_index: int, ext: str) -> str:

@@ -34,7 +34,21 @@ def decode_raw(raw: RawRecord) -> dict[str, Any]:
         raise RejectedError("read", "malformed_json", f"line is not valid JSON: {exc}") from None
     if not isinstance(record, dict):
         raise RejectedError("read", "not_an_object", f"line is a JSON {type(record).__name__}, not an object")
+    if b"\\ud" in raw.line or b"\\uD" in raw.line:
+        _check_surrogates(record)
     return record
+
+
+def _check_surrogates(record: dict[str, Any]) -> None:
+    """JSON may escape half of a surrogate pair (`\\ud83d` alone: text cut inside an emoji); such a string is not
+    Unicode text, and no UTF-8 output (Parquet, tar, JSON lines) can hold it."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        lone = exc.object[exc.start : exc.end].encode("utf-8", "backslashreplace").decode("ascii")
+        raise RejectedError(
+            "read", "invalid_unicode", f"a string holds an unpaired surrogate {lone} (text cut inside a character?)"
+        ) from None
 
 
 def parse_raw(raw: RawRecord) -> Sample:

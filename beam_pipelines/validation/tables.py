@@ -5,7 +5,7 @@ refer to (checked when the suites are loaded, so a typo fails the run at once) a
 turns one sample into its rows. Rows carry `_sample` (the sample's position in its batch) and `_item`
 (region, step or image index), which is how Great Expectations' unexpected rows lead back to samples.
 
-Derived columns (`box_finite`, `after_first_zero`, `score_total_residual`, ...) exist so that rules that
+Derived columns (`box_finite`, `after_unmeasured`, `score_count_residual`, ...) exist so that rules that
 are not a single Great Expectations call stay plain, editable expectations over one column.
 
 Tables of the `records` phase are checked right after parsing; `images` tables need the stored image
@@ -139,9 +139,12 @@ def prm_raw_sample_rows(sample: Sample, _units: str) -> list[Row]:
 def prm_raw_step_rows(sample: Sample, _units: str) -> list[Row]:
     sequences = sample.metadata.get("num_mc_sequences")
     rows = []
-    seen_zero = False
+    after_unmeasured = False
     for step in sample.steps:
         score, total = step.mc_score or 0.0, step.num_mc_total or 0
+        # mc = correct / total: the residual is in rollouts (a whole number when the score is right), and a
+        # step that was not rolled out (0/0) must score 0
+        residual = abs(score * total - (step.num_mc_correct or 0)) if total > 0 else abs(score)
         rows.append(
             {
                 "_item": step.index,
@@ -151,11 +154,11 @@ def prm_raw_step_rows(sample: Sample, _units: str) -> list[Row]:
                 "num_mc_sequences": sequences
                 if isinstance(sequences, int) and not isinstance(sequences, bool)
                 else None,
-                "score_total_residual": abs(score * total - round(score * total)),
-                "after_first_zero": seen_zero,
+                "score_count_residual": residual,
+                "after_unmeasured": after_unmeasured,
             }
         )
-        seen_zero = seen_zero or score == 0
+        after_unmeasured = after_unmeasured or total == 0
     return rows
 
 
@@ -245,8 +248,8 @@ _TABLES = (
             "num_mc_correct",
             "num_mc_total",
             "num_mc_sequences",
-            "score_total_residual",
-            "after_first_zero",
+            "score_count_residual",
+            "after_unmeasured",
         ),
         prm_raw_step_rows,
     ),

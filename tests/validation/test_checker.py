@@ -109,8 +109,8 @@ CASES = {
     "mc_score_in_unit_range": ("visualprm_raw", raw([step(1.5, 16, 16)]), None, "normalized"),
     "mc_correct_le_total": ("visualprm_raw", raw([step(1.0, 17, 16)]), None, "normalized"),
     "mc_total_is_sequences": ("visualprm_raw", raw([step(0.5, 4, 8)]), None, "normalized"),
-    "mc_score_times_total_integral": ("visualprm_raw", raw([step(0.33, 5, 16)]), None, "normalized"),
-    "mc_early_stop_tail": ("visualprm_raw", raw([step(0.0, 0, 16), step(0.5, 8, 16)]), None, "normalized"),
+    "mc_score_matches_counts": ("visualprm_raw", raw([step(0.75, 4, 16)]), None, "normalized"),
+    "mc_early_stop_tail": ("visualprm_raw", raw([step(0.0, 0, 0), step(0.5, 8, 16)]), None, "normalized"),
     "vpb_labels_match_steps": ("visualprocessbench", vpb(labels=(1,)), None, "normalized"),
     "vpb_steps_per_sample": ("visualprocessbench", vpb(steps=(), labels=()), None, "normalized"),
     "vpb_correctness_in_set": ("visualprocessbench", vpb(labels=(1, True)), None, "normalized"),
@@ -162,6 +162,24 @@ def test_clean_records_pass_every_suite(source):
     record = {"vgr": vgr(), "visualprm": conv(), "visualprm_raw": raw(), "visualprocessbench": vpb()}[source]
     [outcome], _ = check([sample_of(source, record)])
     assert isinstance(outcome, Sample) and outcome.warnings == ()
+
+
+@pytest.mark.parametrize(
+    "steps, failed",
+    [
+        ([step(0.5, 0, 0), step(0.0, 0, 0)], "mc_score_matches_counts"),  # not rolled out, yet scored
+        ([step(0.25, 0, 16)], "mc_score_matches_counts"),  # a whole number of rollouts, but not the counted one
+        ([step(0.5, 8, 16), step(0.0, 0, 0), step(0.0625, 1, 16)], "mc_early_stop_tail"),
+        ([step(0.0, 0, 16), step(0.5, 8, 16), step(0.0, 0, 16)], None),  # generated without early stop
+        ([step(1, 16, 16), step(0.9375, 15, 16), step(0.0, 0, 0)], None),
+    ],
+)
+def test_raw_scores_must_be_the_counted_fraction(steps, failed):
+    [outcome], _ = check([sample_of("visualprm_raw", raw(steps))])
+    if failed is None:
+        assert isinstance(outcome, Sample)
+    else:
+        assert isinstance(outcome, Rejection) and [e.check for e in outcome.errors] == [failed]
 
 
 def test_batch_rows_lead_back_to_their_samples_and_counts_add_up():
