@@ -79,14 +79,35 @@ def _read_json(path: str) -> dict | None:
         return json.loads(f.read())
 
 
+def _has_tokenizer(path: str) -> bool:
+    """A fast tokenizer file, or the BPE vocabulary and merges. Without either, transformers quietly builds a
+    tokenizer that knows only its special tokens: every text would encode alike and every score be meaningless."""
+    exists = [
+        FileSystems.exists(FileSystems.join(path, name)) for name in ("tokenizer.json", "vocab.json", "merges.txt")
+    ]
+    return exists[0] or (exists[1] and exists[2])
+
+
 def read_spec(path: str) -> ModelSpec:
     """ModelSpec from `<path>/config.json` (a CLIPModel config) and `preprocessor_config.json` if present."""
     config = _read_json(FileSystems.join(path, "config.json"))
     if config is None:
         raise ValueError(f"--score_model {path!r}: no config.json (expected a Hugging Face CLIP model directory)")
-    if "vision_config" not in config or "text_config" not in config:
+    model_type = config.get("model_type", "clip")
+    if model_type != "clip":
+        raise ValueError(
+            f"--score_model {path!r}: model_type {model_type!r} is not a CLIP model (scoring loads 'clip')"
+        )
+    # configs saved by transformers before 4.20 name the towers `*_config_dict`; from_pretrained still reads them
+    vision = config.get("vision_config") or config.get("vision_config_dict")
+    text = config.get("text_config") or config.get("text_config_dict")
+    if vision is None or text is None:
         raise ValueError(f"--score_model {path!r}: config.json has no vision_config/text_config (not a CLIP model)")
-    vision, text = config["vision_config"], config["text_config"]
+    if not _has_tokenizer(path):
+        raise ValueError(
+            f"--score_model {path!r}: no tokenizer files (tokenizer.json, or vocab.json and merges.txt); "
+            "save the model's tokenizer next to it"
+        )
     processor = _read_json(FileSystems.join(path, "preprocessor_config.json")) or {}
     return ModelSpec(
         path=path,

@@ -29,6 +29,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.transforms.error_handling import ErrorHandler
 
 from beam_pipelines.materialisation.replay import ReplayPreset
@@ -39,12 +40,19 @@ from beam_pipelines.scoring.prepare import ScoringExample, check_replay_compatib
 from beam_pipelines.scoring.spec import TOKENIZER_FILES, ModelSpec, ScoreSettings, local_copy, read_spec
 from beam_pipelines.stages import SampleStageFn, apply_stage
 
+LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner", "PrismRunner")
+
 
 def settings_of(options: Any, config: ReplayPreset) -> ScoreSettings:
     """ScoreSettings from VgrEtlOptions; reads the model's config files (fails the launch if unusable)."""
     spec = read_spec(options.score_model)
     if options.replay_features:
         check_replay_compatible(spec, config)
+    if options.score_device == "cuda" and str(options.view_as(StandardOptions).runner) in LOCAL_RUNNERS:
+        import torch  # a local runner scores on this machine: a missing GPU is a launch error, not a worker one
+
+        if not torch.cuda.is_available():
+            raise ValueError("--score_device cuda with a local runner, but torch sees no CUDA device on this machine")
     return ScoreSettings(
         model=spec,
         device=options.score_device,

@@ -14,7 +14,7 @@ from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.pipeline import build_pipeline
 from tests.conftest import RUNNER, assert_invariant, parquet_rows, rejected_lines, report_of, run_cli
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 
 def _run(demo, out: Path, model: str, *extra: str, source: str = "vgr") -> Path:
@@ -164,6 +164,11 @@ def test_sources_without_regions_pass_through_with_null_scores(demo, tiny_clip, 
         (["--replay_features"], "need --score_model"),
         (["--score_model", "{model}", "--replay_features"], "336px tiles"),
         (["--score_model", "{missing}"], "no config.json"),
+        pytest.param(
+            ["--score_model", "{model}", "--score_device=cuda"],
+            "no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+        ),
     ],
 )
 def test_bad_scoring_options_fail_the_launch(demo, tiny_clip, tmp_path, capsys, extra, message):

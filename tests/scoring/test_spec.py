@@ -1,5 +1,6 @@
 """Reading a model's spec and copying it from a remote filesystem (gs:// on the GCS emulator)."""
 
+import json
 import os
 import socket
 from dataclasses import replace
@@ -17,11 +18,11 @@ def test_spec_of_a_saved_clip(tiny_clip):
     assert spec.mean == OPENAI_CLIP_MEAN and spec.fill == (123, 117, 104)
 
 
-def test_a_processor_config_overrides_the_normalisation(tiny_clip, tmp_path):
-    for name in os.listdir(tiny_clip):
-        (tmp_path / name).write_bytes(Path(tiny_clip, name).read_bytes())
-    (tmp_path / "preprocessor_config.json").write_text('{"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}')
-    spec = read_spec(str(tmp_path))
+def test_a_processor_config_overrides_the_normalisation(copied_clip):
+    (copied_clip / "preprocessor_config.json").write_text(
+        '{"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}'
+    )
+    spec = read_spec(str(copied_clip))
     assert spec.mean == (0.5, 0.5, 0.5) and spec.std == (0.5, 0.5, 0.5)
 
 
@@ -31,6 +32,35 @@ def test_a_directory_that_is_not_a_clip_model_is_refused(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "vit"}')
     with pytest.raises(ValueError, match="not a CLIP model"):
         read_spec(str(tmp_path))
+
+
+@pytest.fixture
+def copied_clip(tiny_clip, tmp_path) -> Path:
+    for name in os.listdir(tiny_clip):
+        (tmp_path / name).write_bytes(Path(tiny_clip, name).read_bytes())
+    return tmp_path
+
+
+def test_a_model_without_tokenizer_files_is_refused(copied_clip):
+    """transformers would build a tokenizer of special tokens only: every text alike, every score meaningless."""
+    for name in ("tokenizer.json", "vocab.json"):
+        (copied_clip / name).unlink(missing_ok=True)
+    with pytest.raises(ValueError, match="no tokenizer files"):
+        read_spec(str(copied_clip))
+
+
+def test_a_model_of_another_type_is_refused_at_launch(copied_clip):
+    config = json.loads((copied_clip / "config.json").read_text())
+    (copied_clip / "config.json").write_text(json.dumps({**config, "model_type": "siglip"}))
+    with pytest.raises(ValueError, match="'siglip' is not a CLIP model"):
+        read_spec(str(copied_clip))
+
+
+def test_a_config_with_the_old_tower_keys_is_read(tiny_clip, copied_clip):
+    config = json.loads((copied_clip / "config.json").read_text())
+    config["vision_config_dict"], config["text_config_dict"] = config.pop("vision_config"), config.pop("text_config")
+    (copied_clip / "config.json").write_text(json.dumps(config))
+    assert read_spec(str(copied_clip)) == replace(read_spec(tiny_clip), path=str(copied_clip))
 
 
 @pytest.fixture
