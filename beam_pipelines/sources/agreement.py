@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from beam_pipelines.records import Sample
 
@@ -27,3 +28,16 @@ def raw_key_and_labels(sample: Sample) -> tuple[str, list[str]]:
     """The Raw record's key and its official labels (`+` iff score > 0, as the parser sets them)."""
     prompt = sample.record.get("question", "") if isinstance(sample.record, dict) else ""
     return form_key(prompt, [s.text for s in sample.steps]), [s.label or "-" for s in sample.steps]
+
+
+def reference_facts(sample: Sample, references: dict[str, list[list[str]]]) -> dict[str, Any]:
+    """Whether `--label_reference` has the sample's Raw form and, if so, its official labels: those of the Raw
+    record that agrees with the sample's labels when one of several does, else the first."""
+    candidates = references.get(sample.sample_id)
+    if not candidates:
+        return {"label_reference_found": False}
+    labels = [step.label for step in sample.steps]
+    return {
+        "label_reference_found": True,
+        "official_labels": next((c for c in candidates if c == labels), candidates[0]),
+    }

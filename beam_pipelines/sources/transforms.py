@@ -144,14 +144,17 @@ class FindDuplicates(beam.PTransform):
 
 
 def _matched(kv: tuple[str, dict[str, list]]):
+    """Each conversation record with the label lists of every Raw record of its prompt and steps: rollouts of one
+    question can repeat a short solution with other scores, so there may be several (sorted: order-independent)."""
     _, grouped = kv
-    for labels in grouped["reference"][:1]:
+    candidates = sorted({tuple(labels) for labels in grouped["reference"]})
+    if candidates:
         for sample_id in grouped["conversation"]:
-            yield sample_id, labels
+            yield sample_id, [list(labels) for labels in candidates]
 
 
 class ReferenceLabels(beam.PTransform):
-    """sample_id → official labels of the matching Raw record, for conversation records that have one.
+    """sample_id → official label lists of the matching Raw records, for conversation records that have any.
 
     Applied to a read of the conversation records (like FindDuplicates) and of the `--label_reference` Raw files;
     only keys, ids and labels are grouped, never record text or images.

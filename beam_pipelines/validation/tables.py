@@ -118,6 +118,7 @@ def prm_sample_rows(sample: Sample, _units: str) -> list[Row]:
             "first_human_turn": first,
             "text_before_question": header > 0 and bool(first[:header].strip()),
             "num_steps": len(labels),
+            "label_reference_found": sample.facts.get("label_reference_found"),  # None: no --label_reference
         }
     ]
 
@@ -231,7 +232,7 @@ _TABLES = (
         RECORDS,
         ("visualprm",),
         "sample",
-        ("turn_pattern", "first_human_turn", "text_before_question", "num_steps"),
+        ("turn_pattern", "first_human_turn", "text_before_question", "num_steps", "label_reference_found"),
         prm_sample_rows,
     ),
     Table("prm_steps", RECORDS, ("visualprm",), "step", ("label", "official_label"), prm_step_rows),

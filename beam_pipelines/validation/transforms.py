@@ -18,6 +18,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipelines.records import Outcome, Sample
+from beam_pipelines.sources.agreement import reference_facts
 from beam_pipelines.stages import StageClock
 from beam_pipelines.validation.boxes import normalise_boxes
 from beam_pipelines.validation.checker import SuiteChecker
@@ -49,9 +50,9 @@ class _ValidateBatchFn(beam.DoFn):
         self.buffered_bytes = 0
         self.buffered_samples = 0
 
-    def process(self, outcome: Any, references: dict[str, list[str]] | None = None):
-        if references and isinstance(outcome, Sample) and outcome.sample_id in references:
-            outcome = replace(outcome, facts={**outcome.facts, "official_labels": references[outcome.sample_id]})
+    def process(self, outcome: Any, references: dict[str, list[list[str]]] | None = None):
+        if references is not None and isinstance(outcome, Sample):
+            outcome = replace(outcome, facts={**outcome.facts, **reference_facts(outcome, references)})
         self.buffer.append(outcome)
         if isinstance(outcome, Sample):
             self.buffered_samples += 1

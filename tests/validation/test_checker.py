@@ -105,6 +105,7 @@ CASES = {
     "prm_steps_per_sample": ("visualprm", conv(labels=("+",) * 13), None, "normalized"),
     "step_label_in_set": ("visualprm", conv(labels=("+", "maybe")), None, "normalized"),
     "label_matches_score_rule": ("visualprm", conv(labels=("+", "-")), None, "normalized"),
+    "label_reference_found": ("visualprm", conv(), None, "normalized"),
     "raw_steps_per_sample": ("visualprm_raw", raw(steps=[]), None, "normalized"),
     "mc_score_in_unit_range": ("visualprm_raw", raw([step(1.5, 16, 16)]), None, "normalized"),
     "mc_correct_le_total": ("visualprm_raw", raw([step(1.0, 17, 16)]), None, "normalized"),
@@ -118,7 +119,10 @@ CASES = {
 
 
 # facts the pipeline attaches before validation: the Raw form's labels (`--label_reference`)
-FACTS = {"label_matches_score_rule": {"official_labels": ["+", "+"]}}
+FACTS = {
+    "label_matches_score_rule": {"label_reference_found": True, "official_labels": ["+", "+"]},
+    "label_reference_found": {"label_reference_found": False},
+}
 
 
 def sample_of(source: str, record: dict, image=None, facts=None) -> Sample:

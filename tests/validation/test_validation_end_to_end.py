@@ -126,9 +126,15 @@ def test_label_reference_checks_conversation_labels_against_raw_scores(tmp_path)
         }
         for n in range(3)
     ]
-    (tmp_path / "raw.jsonl").write_text("".join(json.dumps(r) + "\n" for r in raws))
+    # another rollout of question 0 with the same text but other scores: both conversations are right
+    rerun = {
+        **raws[0],
+        "steps_with_score": [{**s, "score": 0.0, "num_mc_correct": 0} for s in raws[0]["steps_with_score"]],
+    }
+    (tmp_path / "raw.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [rerun, *raws]))
     conversations = [_conversation_of(raws[0]), _conversation_of(raws[1], flip=1), _conversation_of(raws[2])]
     conversations.append(_conversation_of({**raws[0], "question": "<image>\nNot in the Raw files?"}, flip=0))
+    conversations.append(_conversation_of(rerun))
     (tmp_path / "conv.jsonl").write_text("".join(json.dumps(c) + "\n" for c in conversations))
     out = tmp_path / "out"
     args = ["--source=visualprm", f"--input={tmp_path / 'conv.jsonl'}", f"--image_root={tmp_path / 'images'}"]
@@ -139,6 +145,10 @@ def test_label_reference_checks_conversation_labels_against_raw_scores(tmp_path)
     [line] = rejected_lines(out)
     assert line["provenance"]["row"] == 1 and line["errors"][0]["check"] == "label_matches_score_rule"
     assert line["errors"][0]["value"] == {"label": "+", "official_label": "-"}
-    assert report["accepted"] == 3  # row 3 has no Raw counterpart: its labels are not compared
-    assert report["expectations"]["label_matches_score_rule"]["evaluated"] == 8
+    assert report["accepted"] == 4
     assert report["expectations"]["label_matches_score_rule"]["failed"] == 1
+    # row 3 has no Raw counterpart: its labels could not be compared, which the sample and the report say
+    found = report["expectations"]["label_reference_found"]
+    assert (found["evaluated"], found["failed"]) == (5, 1)
+    flagged = [r for r in parquet_rows(out, "samples") if "label_reference_found" in r["warnings"]]
+    assert [r["input_row"] for r in flagged] == [3]
