@@ -51,6 +51,9 @@ CASES = [
     (json.dumps(row(gpt="<SOT>[42, 81, 442, 219]<EOT> Final answer: 1")).encode(), "x1_in_unit_range"),
     (json.dumps(row(gpt="<SOT>[0.999, 0.1, 1.0, 0.5]<EOT> Final answer: 1")).encode(), "min_region_width"),  # 1 px
     (json.dumps(row(gpt="<SOT>[0.98, 0.1, 1.0, 0.5]<EOT> Final answer: 1")).encode(), None),  # 2 px: valid
+    # numbers too big for a float, or for pixels once scaled: rejected, not an OverflowError
+    (json.dumps(row(gpt="<SOT>[0, 0, 1" + "0" * 400 + ", 1]<EOT> Final answer: 1")).encode(), "box_finite"),
+    (json.dumps(row(gpt="<SOT>[0.1, 0.1, 1e306, 0.5]<EOT> Final answer: 1")).encode(), "x2_in_unit_range"),
     # Python's json.dumps writes NaN/Infinity (not JSON): kept in metadata, and in a dead letter, as strings
     (json.dumps(row(difficulty=float("nan"), weights=[1.0, float("-inf")])).encode(), None),
     (json.dumps(row(image="gone.png", difficulty=float("inf"))).encode(), "image_missing"),

@@ -7,11 +7,20 @@ image header has been read. Whether a box is acceptable is the `vgr_regions` sui
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from beam_pipelines.records import Sample
 
 UNITS = ("normalized", "pixels")
+
+
+def as_float(value: float | int) -> float:
+    """A box number as a float; a runaway integer (hundreds of digits) becomes ±inf, not an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def normalise_boxes(sample: Sample, units: str) -> Sample:
@@ -23,6 +32,7 @@ def normalise_boxes(sample: Sample, units: str) -> Sample:
     else:
         scale = (1, 1, 1, 1)
     regions = tuple(
-        replace(r, box_norm=tuple(float(v) / s for v, s in zip(r.box_raw, scale, strict=True))) for r in sample.regions
+        replace(r, box_norm=tuple(as_float(v) / s for v, s in zip(r.box_raw, scale, strict=True)))
+        for r in sample.regions
     )
     return replace(sample, regions=regions)

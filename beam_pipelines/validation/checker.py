@@ -100,7 +100,7 @@ class SuiteChecker:
                         built[table.name] = [
                             {"_sample": index, "_item": 0, **r} for r in table.rows(sample, self.box_units)
                         ]
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            except Exception as exc:  # one record's surprise must not fail the batch, let alone the job
                 broken[index] = ErrorInfo(STAGE, "unexpected_error", f"{type(exc).__name__} building tables: {exc}")
                 continue
             for name, rows in built.items():

@@ -22,6 +22,7 @@ from typing import Any
 from beam_pipelines.materialisation.crops import pixel_box, raw_pixel_box
 from beam_pipelines.records import Sample
 from beam_pipelines.sources.fields import conversations
+from beam_pipelines.validation.boxes import as_float
 
 RECORDS, IMAGES = "records", "images"
 ID_COLUMNS = ("_sample", "_item")
@@ -65,11 +66,14 @@ def vgr_region_rows(sample: Sample, units: str) -> list[Row]:
     width, height = sample.images[0].encoded.width, sample.images[0].encoded.height
     rows = []
     for region in sample.regions:
-        raw = tuple(float(v) for v in region.box_raw)
+        raw = tuple(as_float(v) for v in region.box_raw)
         finite = all(math.isfinite(v) for v in raw)
         norm = (raw[0] / width, raw[1] / height, raw[2] / width, raw[3] / height) if units == "pixels" else raw
-        px = raw_pixel_box(raw, width, height, units) if finite else (None,) * 4
-        crop = pixel_box(raw, width, height, units) if finite else None
+        # a finite but huge normalised value (1e306) overflows in pixels: no pixel box, the range rules reject it
+        scaled = raw if units == "pixels" else (raw[0] * width, raw[1] * height, raw[2] * width, raw[3] * height)
+        in_pixels = finite and all(math.isfinite(v) for v in scaled)
+        px = raw_pixel_box(raw, width, height, units) if in_pixels else (None,) * 4
+        crop = pixel_box(raw, width, height, units) if in_pixels else None
         rows.append(
             {
                 "_item": region.region_index,
