@@ -35,12 +35,14 @@ class Provenance:
 
 @dataclass(frozen=True)
 class RawRecord:
-    """One input row before parsing: a decoded mapping (Parquet/JSON) or the raw bytes of a JSONL line."""
+    """One input row before parsing: a decoded mapping (Parquet/JSON) or the raw bytes of a JSONL line.
+    `unreadable` says why a Parquet/Arrow row could not be decoded as written; `record` then has its strings escaped."""
 
     source: str
     provenance: Provenance
     record: dict[str, Any] | None = None
     line: bytes | None = None
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True)

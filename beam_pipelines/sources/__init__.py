@@ -21,6 +21,8 @@ PARSERS: dict[str, Parser] = {
 
 def decode_raw(raw: RawRecord) -> dict[str, Any]:
     """The record as a mapping: JSONL lines are decoded here so bad bytes become a rejection reason."""
+    if raw.unreadable is not None:
+        raise RejectedError("read", "non_utf8", raw.unreadable)
     if raw.record is not None:
         return raw.record
     assert raw.line is not None
@@ -58,6 +60,8 @@ def parse_raw(raw: RawRecord) -> Sample:
 
 def raw_rejection(raw: RawRecord, error: RejectedError) -> Rejection:
     """A rejection that keeps the original record, or the raw line when it never parsed as a JSON object."""
+    if raw.record is not None:
+        return Rejection(raw.source, raw.provenance, (error.info,), record=raw.record)
     try:
         record = decode_raw(raw)
     except RejectedError:

@@ -113,13 +113,15 @@ def _open(path: str):
 def _zip_members(source: str, names: list[str]) -> list[str]:
     """The annotation members of an upstream `annotations.zip` for this source."""
     jsonl = sorted(
-        n for n in names if n.endswith(".jsonl") and "__MACOSX" not in n and not n.rsplit("/", 1)[-1].startswith(".")
+        n
+        for n in names
+        if n.lower().endswith(".jsonl") and "__MACOSX" not in n and not n.rsplit("/", 1)[-1].startswith(".")
     )
-    prm = [n for n in jsonl if n.endswith("_prm.jsonl")]
+    prm = [n for n in jsonl if n.lower().endswith("_prm.jsonl")]
     if source == "visualprm" and prm:
         return prm
     if source == "visualprm_raw":
-        return [n for n in jsonl if not n.endswith(("_prm.jsonl", "_orm.jsonl"))]
+        return [n for n in jsonl if not n.lower().endswith(("_prm.jsonl", "_orm.jsonl"))]
     return jsonl
 
 
@@ -160,8 +162,9 @@ def plan_chunks(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
     if unit.kind == "json":
         with _UnitStream(unit) as s:
             data = s.read()
-        if _looks_like_array(data):
-            n = len(_load_json_array(data, unit))
+        document = _json_document(data, unit)
+        if document is not None:
+            n = len(document)
             return [
                 Chunk(unit, i, start, min(rows_per_chunk, n - start))
                 for i, start in enumerate(range(0, n, rows_per_chunk))
@@ -170,18 +173,26 @@ def plan_chunks(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
     return _plan_jsonl(unit, rows_per_chunk)
 
 
-def _looks_like_array(data: bytes) -> bool:
-    return data.lstrip()[:1] == b"["
-
-
-def _load_json_array(data: bytes, unit: InputUnit) -> list:
+def _json_document(data: bytes, unit: InputUnit) -> list | None:
+    """The records of a `.json` file that is one JSON document: an array of records, or a single (pretty-printed)
+    record; None when it is JSON Lines. A BOM is allowed, as in JSON Lines."""
+    text = data.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text[:1] == b"[":
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"--input {unit.path}: not a valid JSON array ({exc})") from exc
+    if text[:1] != b"{":
+        return None
     try:
-        rows = json.loads(data)
-    except ValueError as exc:
-        raise ValueError(f"--input {unit.path}: not a valid JSON array ({exc})") from exc
-    if not isinstance(rows, list):
-        raise ValueError(f"--input {unit.path}: expected a JSON array of records")
-    return rows
+        json.loads(text.split(b"\n", 1)[0])
+        return None  # the first line is a record by itself: JSON Lines
+    except ValueError:
+        pass
+    try:
+        return [json.loads(text)]
+    except ValueError:
+        return None  # neither: read as lines, each bad line a rejection
 
 
 def _plan_jsonl(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
@@ -232,6 +243,46 @@ def _plan_parquet(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
     return chunks
 
 
+def _text_as_binary(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pa.large_binary()
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pa.large_list(_text_as_binary(t.value_type))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _text_as_binary(f.type)) for f in t])
+    return t
+
+
+def _escaped(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
+def _batch_rows(batch: pa.RecordBatch) -> Iterator[tuple[dict, str | None]]:
+    """(row, None) per row; (row with its strings escaped, why) for a row holding bytes that are not UTF-8, which
+    Arrow does not check when it reads a file but Python does when it makes a str (and would fail the batch)."""
+    try:
+        rows = batch.to_pylist()
+    except UnicodeDecodeError:
+        rows = None
+    if rows is not None:
+        yield from ((row, None) for row in rows)
+        return
+    binary = pa.schema([pa.field(f.name, _text_as_binary(f.type)) for f in batch.schema])
+    for i in range(batch.num_rows):
+        one = batch.slice(i, 1)
+        try:
+            yield one.to_pylist()[0], None
+        except UnicodeDecodeError as exc:
+            row = pa.Table.from_batches([one]).cast(binary).to_pylist()[0]
+            yield _escaped(row), f"a string is not valid UTF-8 (byte {exc.start}: {exc.reason}); shown escaped"
+
+
 def _arrow_batches(stream) -> Iterator[tuple[int, pa.RecordBatch]]:
     """(byte offset, batch) of every record batch of an Arrow IPC stream, from the stream's current position."""
     native = pa.PythonFile(stream, mode="r")
@@ -273,7 +324,7 @@ def _plan_arrow(unit: InputUnit, rows_per_chunk: int) -> list[Chunk]:
     return chunks
 
 
-def _read_arrow(chunk: Chunk) -> Iterator[dict]:
+def _read_arrow(chunk: Chunk) -> Iterator[tuple[dict, str | None]]:
     with _UnitStream(chunk.unit) as s:
         schema = pa.ipc.read_schema(pa.ipc.read_message(pa.PythonFile(s, mode="r")))
         s.seek(chunk.offset)
@@ -282,7 +333,7 @@ def _read_arrow(chunk: Chunk) -> Iterator[dict]:
             batch = pa.ipc.read_record_batch(pa.ipc.read_message(native), schema).slice(skip, left)
             skip = 0
             left -= batch.num_rows
-            yield from batch.to_pylist()
+            yield from _batch_rows(batch)
 
 
 def read_chunk(chunk: Chunk) -> Iterator[RawRecord]:
@@ -301,18 +352,18 @@ def read_chunk(chunk: Chunk) -> Iterator[RawRecord]:
                     continue
                 batch = batch.slice(skip, left)
                 skip = 0
-                for rec in batch.to_pylist():
-                    yield RawRecord(unit.source, provenance(row), record=rec)
+                for rec, unreadable in _batch_rows(batch):
+                    yield RawRecord(unit.source, provenance(row), record=rec, unreadable=unreadable)
                     row += 1
                 left -= batch.num_rows
                 if left <= 0:
                     return
     elif unit.kind == "arrow":
-        for row, rec in enumerate(_read_arrow(chunk), start=chunk.first_row):
-            yield RawRecord(unit.source, provenance(row), record=rec)
+        for row, (rec, unreadable) in enumerate(_read_arrow(chunk), start=chunk.first_row):
+            yield RawRecord(unit.source, provenance(row), record=rec, unreadable=unreadable)
     elif unit.kind == "json":
         with _UnitStream(unit) as s:
-            rows = _load_json_array(s.read(), unit)
+            rows = _json_document(s.read(), unit) or []
         for i in range(chunk.first_row, chunk.first_row + chunk.num_rows):
             rec = rows[i]
             if isinstance(rec, dict):

@@ -43,14 +43,45 @@ def test_json_array(tmp_path):
     assert [r.record["i"] for r in records] == list(range(5))
 
 
+@pytest.mark.parametrize(
+    "text, count",
+    [
+        ("\ufeff" + json.dumps([{"i": 0}, {"i": 1}], indent=2), 2),  # an array behind a BOM
+        (json.dumps({"i": 0, "nested": {"a": [1, 2]}}, indent=2), 1),  # one pretty-printed record
+        (json.dumps({"i": 0}), 1),  # one line: JSON Lines of one record
+    ],
+)
+def test_a_json_file_that_is_one_document(tmp_path, text, count):
+    path = tmp_path / "v.json"
+    path.write_text(text, encoding="utf-8")
+    _, records = read_all(InputUnit("vgr", str(path), "json"), 2)
+    decoded = [r.record if r.record is not None else json.loads(r.line) for r in records]
+    assert [d["i"] for d in decoded] == list(range(count))
+
+
+def test_a_parquet_row_with_bytes_that_are_not_utf8_is_marked_not_fatal(tmp_path):
+    """Arrow does not validate strings when it reads a file; Python does when it makes them."""
+    raw = pa.array([b"a.png", b"b.png", b"c\xff\xfe.png", b"d.png"], pa.binary())
+    images = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())
+    turns = pa.array([[{"from": "human", "value": f"q{i}"}] for i in range(4)])
+    path = tmp_path / "v.parquet"
+    pq.write_table(pa.table({"image": images, "conversations": turns}), path)
+    _, records = read_all(InputUnit("vgr", str(path), "parquet"), 10)
+    assert [r.unreadable is None for r in records] == [True, True, False, True]
+    assert "not valid UTF-8" in records[2].unreadable
+    assert records[2].record == {"image": "c\\xff\\xfe.png", "conversations": [{"from": "human", "value": "q2"}]}
+    assert [r.record["image"] for r in records[:2]] == ["a.png", "b.png"] and records[3].provenance.row == 3
+
+
 def test_zip_members_by_source(tmp_path):
     path = tmp_path / "annotations.zip"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("a_prm.jsonl", "\n".join(json.dumps({"i": i}) for i in range(5)))
         zf.writestr("a_orm.jsonl", "{}")
         zf.writestr("b.jsonl", "{}")
+        zf.writestr("C_EXTRACTED.JSONL", "{}")
     assert [u.member for u in list_units("visualprm", str(path))] == ["a_prm.jsonl"]
-    assert [u.member for u in list_units("visualprm_raw", str(path))] == ["b.jsonl"]
+    assert [u.member for u in list_units("visualprm_raw", str(path))] == ["C_EXTRACTED.JSONL", "b.jsonl"]
     unit = list_units("visualprm", str(path))[0]
     _, records = read_all(unit, 2)
     assert [json.loads(r.line)["i"] for r in records] == list(range(5))
