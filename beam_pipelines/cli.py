@@ -150,6 +150,11 @@ def summary(report: dict[str, Any], output: str) -> str:
         )
     checks = ", ".join(f"{k}={v}" for k, v in report["rejected_by_check"].items()) or "none"
     state = "published" if v["published"] else "NOT published"
+    pointer = (
+        f"{join(output, CURRENT)} -> {manifest_path(v['version'])}"
+        if v["published"]
+        else f"{join(output, CURRENT)} unchanged (the previous version, if any, stays current)"
+    )
     return (
         f"{report['config']['source']}: {report['input_records']} input records -> {report['accepted']} accepted, "
         f"{report['rejected']} rejected ({checks}), {report['duplicates']} duplicates "
@@ -158,7 +163,7 @@ def summary(report: dict[str, Any], output: str) -> str:
         f"  {v['command']} {v['version']} {state}: {report['new']} new, {report['unchanged']} unchanged, "
         f"{report['removed']} removed ({v['on_removed']}: {v['dropped']} dropped); "
         f"dataset {v['dataset']['samples']} samples in {v['dataset']['units']} units\n"
-        f"  manifest: {join(output, CURRENT)} -> {manifest_path(v['version'])}\n"
+        f"  manifest: {pointer}\n"
         f"  report:  {join(output, REPORT)}, {join(output, VALIDATION_PAGE)}, {join(output, PREVIEW_PAGE)}"
     )
 

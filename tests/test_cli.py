@@ -11,8 +11,10 @@ from tests.conftest import report_of, run_cli
 def test_reject_fraction_fails_after_writing_outputs(demo, tmp_path, capsys):
     out = tmp_path / "o"
     assert run_cli(*demo["visualprocessbench"].argv(str(out)), "--max_reject_fraction=0.01") == 1
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()[-1]
     assert err.startswith("vgr-etl: run failed: rejected 1 of 9 input records")
+    assert "NOT published" in captured.err and "current.json unchanged" in captured.err
     assert report_of(out)["rejected"] == 1 and list((out / "parquet" / "samples").glob("*.parquet"))
 
 
@@ -29,6 +31,13 @@ def test_input_that_matches_nothing_fails_clearly(tmp_path, capsys):
     )
     assert status == 2
     assert "matched no .parquet, .jsonl, .json, .arrow or .zip files" in capsys.readouterr().err
+
+
+def test_a_label_reference_that_matches_nothing_is_named(demo, tmp_path, capsys):
+    args = demo["visualprm"].argv(str(tmp_path / "o"))
+    assert run_cli(*args, f"--label_reference={tmp_path}/raw/*.jsonl") == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("vgr-etl: run failed: ValueError: --label_reference") and "matched no" in line
 
 
 def test_default_runner_never_tries_prism():

@@ -136,7 +136,9 @@ def _open(data: bytes, path: str) -> Image.Image:
             return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise RejectedError(STAGE, "image_too_large", f"image {path!r}: {exc}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:  # its message names the in-memory buffer's address, which differs per run
+        raise RejectedError(STAGE, "not_an_image", f"image {path!r} is not in an image format Pillow knows") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise RejectedError(STAGE, "not_an_image", f"image {path!r} is not a readable image: {exc}") from None
 
 

@@ -81,7 +81,7 @@ def file_kind(path: str) -> str:
     raise ValueError(f"--input {path}: unsupported file type (expected .parquet, .jsonl, .json, .arrow or .zip)")
 
 
-def expand_pattern(pattern: str) -> list[str]:
+def expand_pattern(pattern: str, option: str = "--input") -> list[str]:
     """Files matched by a local path, glob, directory or gs:// pattern, sorted; an empty match is an error.
 
     A gs:// "directory" is a prefix, not an object: a glob-free pattern that names no object is read as one.
@@ -89,7 +89,7 @@ def expand_pattern(pattern: str) -> list[str]:
     hf_files = expand_hf(pattern)
     if hf_files is not None:
         if not hf_files:
-            raise ValueError(f"--input {pattern!r} resolved to no data files")
+            raise ValueError(f"{option} {pattern!r} resolved to no data files")
         for path in hf_files:
             file_kind(path)  # an unsupported file (say .jsonl.gz) is an error, not a silent skip
         return hf_files
@@ -100,7 +100,7 @@ def expand_pattern(pattern: str) -> list[str]:
         result = FileSystems.match([pattern.rstrip("/") + "/*"])[0]
     paths = sorted(m.path for m in result.metadata_list if any(m.path.lower().endswith(e) for e in FORMATS))
     if not paths:
-        raise ValueError(f"--input {pattern!r} matched no .parquet, .jsonl, .json, .arrow or .zip files")
+        raise ValueError(f"{option} {pattern!r} matched no .parquet, .jsonl, .json, .arrow or .zip files")
     return paths
 
 

@@ -18,17 +18,18 @@ from beam_pipelines.stages import StageClock, apply_stage
 class PlanChunks(beam.PTransform):
     """Input patterns → files → units (files or zip members) → chunks, each step spread over workers."""
 
-    def __init__(self, source: str, patterns: list[str], rows_per_chunk: int):
+    def __init__(self, source: str, patterns: list[str], rows_per_chunk: int, option: str = "--input"):
         super().__init__()
         self.source = source
         self.patterns = list(patterns)
         self.rows_per_chunk = rows_per_chunk
+        self.option = option  # named when a pattern matches nothing
 
     def expand(self, pbegin):
         return (
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
-            | "MatchFiles" >> beam.FlatMap(expand_pattern)
+            | "MatchFiles" >> beam.FlatMap(expand_pattern, self.option)
             | "DistinctFiles" >> beam.Distinct()
             | "ListUnits" >> beam.FlatMap(lambda path, source: list_units(source, path), self.source)
             | "SpreadUnits" >> beam.Reshuffle()
@@ -168,7 +169,7 @@ class ReferenceLabels(beam.PTransform):
     def expand(self, conversations):
         reference = (
             conversations.pipeline
-            | "PlanReference" >> PlanChunks("visualprm_raw", self.patterns, self.rows_per_chunk)
+            | "PlanReference" >> PlanChunks("visualprm_raw", self.patterns, self.rows_per_chunk, "--label_reference")
             | "ReadReference" >> ReadSamples()
             | "ReferenceKeys" >> beam.ParDo(_ParsedKeyFn(_reference_key))
         )

@@ -33,6 +33,12 @@ def split_reasoning(assistant: str) -> tuple[str, str | None, dict[str, int]]:
     return reasoning, answer, {"think_open": opens, "think_close": closes, "final_answer": int(answer is not None)}
 
 
+def _top_folder(path: str) -> str:
+    """The image's top folder (`chartqa` of `./chartqa/train/a.png` or `chartqa\\train\\a.png`), '' if none."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    return parts[0] if len(parts) > 1 else ""
+
+
 def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
     paths = image_paths(record)
     turns = conversations(record)
@@ -50,11 +56,10 @@ def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
         orphan_tags=sum(w in ("orphan_sot", "orphan_eot") for w in parsed.anomalies),
         stray_image_markers=parsed.anomalies.count("stray_image_marker"),
     )
-    first = paths[0]
     return Sample(
         sample_id=make_sample_id(SOURCE, paths, turns),
         source=SOURCE,
-        subset=first.split("/")[0] if "/" in first else "",
+        subset=_top_folder(paths[0]),
         provenance=provenance,
         image_paths=paths,
         question=_IMAGE_PLACEHOLDER.sub("", humans[0]).strip(),

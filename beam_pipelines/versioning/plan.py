@@ -125,6 +125,8 @@ def plan_version(options: VgrEtlOptions, command: str, list_inputs: bool = True,
     if not list_inputs:
         return VersionPlan(files=None, **common)
     files = sorted({f for pattern in o.input for f in expand_pattern(pattern)})
+    for pattern in o.label_reference or ():  # fail the launch, not the job
+        expand_pattern(pattern, "--label_reference")
     previous = {i["path"]: i for i in parent.inputs} if parent else {}
     inputs = tuple(fingerprint(f, previous.get(f)) for f in files)
     if command != "refresh" or parent is None:

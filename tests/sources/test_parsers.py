@@ -24,6 +24,14 @@ def test_vgr_fields():
     assert "." not in s.sample_id and s.sample_id.startswith("vgr-")
 
 
+@pytest.mark.parametrize(
+    "image, subset",
+    [("./coco/train2017/b.jpg", "coco"), ("coco\\train2017\\b.jpg", "coco"), ("b.jpg", ""), ("./b.jpg", "")],
+)
+def test_vgr_subset_is_the_images_top_folder_however_the_path_is_written(image, subset):
+    assert PARSERS["vgr"](vgr_row(image=image), PROV).subset == subset
+
+
 def test_vgr_one_element_image_list_and_case_insensitive_answer():
     s = PARSERS["vgr"](vgr_row(gpt="x <SOT>[0.1,0.1,0.2,0.2]<EOT> Final Answer: Yes", image=["a/b.png"]), PROV)
     assert s.answer == "Yes" and s.image_paths == ("a/b.png",)
