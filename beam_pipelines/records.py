@@ -160,7 +160,7 @@ class Step:
     mc_score: float | None = None
     num_mc_correct: int | None = None
     num_mc_total: int | None = None
-    measured: bool = True  # False for the early-stop tail of the Raw version (0/0: not rolled out)
+    measured: bool | None = None  # Raw version only: False for the early-stop tail (0/0: not rolled out)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ def require(record: dict[str, Any], key: str, kind: type | tuple[type, ...], whe
     """record[key], rejecting a missing key or a value of the wrong type (bool is never a number)."""
     label = f"{where}{key}"
     if key not in record or record[key] is None:
-        raise RejectedError(STAGE, "missing_field", f"field '{label}' is missing")
+        raise RejectedError(STAGE, "missing_field", f"field '{label}' is {'null' if key in record else 'missing'}")
     value = record[key]
     if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
         raise RejectedError(STAGE, "wrong_type", f"field '{label}' is a bool, expected {_names(kind)}")

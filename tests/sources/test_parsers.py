@@ -88,6 +88,7 @@ def test_visualprm_conversation_form():
     assert s.question == "Find m." and s.subset == "geometry3k_en_20240402_extracted"
     assert [(st.text, st.label, st.correctness) for st in s.steps] == [("Step zero.", "+", 1), ("Step 1.", "-", -1)]
     assert s.metadata == {"id": -1}
+    assert {(st.mc_score, st.measured) for st in s.steps} == {(None, None)}  # Monte Carlo fields: Raw form only
 
 
 def test_visualprm_parser_is_lenient_and_leaves_shape_to_the_suites():
