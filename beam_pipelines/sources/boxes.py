@@ -12,6 +12,7 @@ on it. Values are not range-checked here (non-finite ones included): that is the
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -99,14 +100,25 @@ def _is_box_like(content: str) -> bool:
     return body.startswith(("[", "{")) or bool(body and _BARE_NUMBERS.match(body) and "," in body)
 
 
-def _sentence_around(text: str, start: int, end: int) -> str:
-    """The sentence that contains text[start:end], with tags and boxes stripped."""
-    begin = 0
-    for m in _SENTENCE_END.finditer(text, 0, start):
-        begin = m.end()
-    m = _SENTENCE_END.search(text, end)
-    stop = m.end() if m else len(text)
-    return strip_tags(text[begin:stop])
+class _Sentences:
+    """The sentence around any span of one text, stripped of tags and boxes. Sentence ends are found once and each
+    sentence is stripped once, so a runaway turn with thousands of boxes parses in linear time, not quadratic."""
+
+    def __init__(self, text: str):
+        self.text = text
+        matches = list(_SENTENCE_END.finditer(text))
+        self.starts = [m.start() for m in matches]
+        self.ends = [m.end() for m in matches]
+        self.stripped: dict[tuple[int, int], str] = {}
+
+    def around(self, start: int, end: int) -> str:
+        before = bisect.bisect_right(self.ends, start)  # ends at or before `start`: the last one begins the sentence
+        begin = self.ends[before - 1] if before else 0
+        after = bisect.bisect_left(self.starts, end)  # the first end that starts at or after `end` closes it
+        stop = self.ends[after] if after < len(self.starts) else len(self.text)
+        if (begin, stop) not in self.stripped:
+            self.stripped[begin, stop] = strip_tags(self.text[begin:stop])
+        return self.stripped[begin, stop]
 
 
 def parse_regions(text: str) -> ParsedRegions:
@@ -114,6 +126,7 @@ def parse_regions(text: str) -> ParsedRegions:
     regions: list[Region] = []
     anomalies: list[str] = []
     tokens = list(_TOKEN.finditer(text))
+    sentences = _Sentences(text)
     open_sot: re.Match[str] | None = None
     i = 0
     while i < len(tokens):
@@ -145,7 +158,7 @@ def parse_regions(text: str) -> ParsedRegions:
                             box_norm=None,
                             replay_marker=marker,
                             label=label,
-                            context=_sentence_around(text, open_sot.start(), end),
+                            context=sentences.around(open_sot.start(), end),
                         )
                     )
                     if marker:

@@ -17,6 +17,13 @@ def test_released_form_with_replay_marker():
     assert parsed.anomalies == ()
 
 
+def test_each_region_gets_its_own_sentence():
+    box = "<SOT>[0.1, 0.1, 0.2, 0.2]<EOT><image>"
+    text = f"<think>First {box} here. Then {box} and {box} there!\nLast {box}</think> Final answer: 1"
+    contexts = [r.context for r in parse_regions(text).regions]
+    assert contexts == ["First here.", "Then and there!", "Then and there!", "Last"]
+
+
 def test_lower_case_tags_whitespace_and_no_marker():
     parsed = parse_regions("The title <sot>  [ 0, 15, 337, 215 ]  <eot> , says tax.")
     assert parsed.regions[0].box_raw == (0, 15, 337, 215)
