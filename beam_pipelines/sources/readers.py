@@ -363,10 +363,13 @@ def read_chunk(chunk: Chunk) -> Iterator[RawRecord]:
             yield RawRecord(unit.source, provenance(row), record=rec, unreadable=unreadable)
     elif unit.kind == "json":
         with _UnitStream(unit) as s:
-            rows = _json_document(s.read(), unit) or []
+            data = s.read()
+        rows = _json_document(data, unit) or []
+        # with escaped surrogates in the file, records go the JSON Lines way, where unpaired ones are rejected
+        escaped = b"\\ud" in data or b"\\uD" in data
         for i in range(chunk.first_row, chunk.first_row + chunk.num_rows):
             rec = rows[i]
-            if isinstance(rec, dict):
+            if isinstance(rec, dict) and not escaped:
                 yield RawRecord(unit.source, provenance(i), record=rec)
             else:
                 yield RawRecord(unit.source, provenance(i), line=json.dumps(rec).encode())

@@ -7,6 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from beam_pipelines.records import RejectedError
+from beam_pipelines.sources import decode_raw
 from beam_pipelines.sources.readers import InputUnit, expand_pattern, list_units, plan_chunks, read_chunk
 
 
@@ -57,6 +59,16 @@ def test_a_json_file_that_is_one_document(tmp_path, text, count):
     _, records = read_all(InputUnit("vgr", str(path), "json"), 2)
     decoded = [r.record if r.record is not None else json.loads(r.line) for r in records]
     assert [d["i"] for d in decoded] == list(range(count))
+
+
+def test_unpaired_surrogates_in_a_json_array_are_rejected_like_in_json_lines(tmp_path):
+    path = tmp_path / "v.json"
+    path.write_text('[{"q": "cut \\ud83d"}, {"q": "whole \\ud83d\\ude00"}]')
+    _, records = read_all(InputUnit("vgr", str(path), "json"), 10)
+    with pytest.raises(RejectedError) as err:
+        decode_raw(records[0])
+    assert err.value.info.check == "invalid_unicode"
+    assert decode_raw(records[1]) == {"q": "whole \U0001f600"}
 
 
 def test_a_parquet_row_with_bytes_that_are_not_utf8_is_marked_not_fatal(tmp_path):
