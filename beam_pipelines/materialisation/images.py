@@ -25,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
 
 from beam_pipelines.records import EncodedImage, LoadedImage, RejectedError, Sample
+from beam_pipelines.sources.fields import path_parts
 
 STAGE = "load_image"
 DECODE_STAGE = "decode_image"
@@ -38,7 +39,7 @@ def check_relative(path: str) -> str:
     """The path, normalised, or a rejection if it is absolute or climbs out of the root."""
     if path.startswith(("/", "\\")) or _DRIVE.match(path) or "://" in path:
         raise RejectedError(STAGE, "path_escapes_root", f"image path {path!r} is absolute; it must be relative")
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    parts = path_parts(path)
     if ".." in parts:
         raise RejectedError(STAGE, "path_escapes_root", f"image path {path!r} climbs out of the image root ('..')")
     if not parts:

@@ -48,7 +48,8 @@ def settings_of(options: Any, config: ReplayPreset) -> ScoreSettings:
     spec = read_spec(options.score_model)
     if options.replay_features:
         check_replay_compatible(spec, config)
-    if options.score_device == "cuda" and str(options.view_as(StandardOptions).runner) in LOCAL_RUNNERS:
+    runner = str(options.view_as(StandardOptions).runner).rsplit(".", 1)[-1]
+    if options.score_device == "cuda" and runner in LOCAL_RUNNERS:
         import torch  # a local runner scores on this machine: a missing GPU is a launch error, not a worker one
 
         if not torch.cuda.is_available():

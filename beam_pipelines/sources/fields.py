@@ -69,6 +69,11 @@ def make_sample_id(source: str, paths: tuple[str, ...], *texts: Any) -> str:
     return f"{source}-{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:32]}"
 
 
+def path_parts(path: str) -> list[str]:
+    """The folders and name of an image path as written upstream: `/` or `\\` separators, no empty or `.` parts."""
+    return [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
 def metadata_of(record: dict[str, Any], consumed: tuple[str, ...]) -> dict[str, Any]:
     """Fields the canonical model has no column for, kept so nothing upstream is lost."""
     return {k: v for k, v in record.items() if k not in consumed}

@@ -269,10 +269,13 @@ def _batch_rows(batch: pa.RecordBatch) -> Iterator[tuple[dict, str | None]]:
     try:
         rows = batch.to_pylist()
     except UnicodeDecodeError:
-        rows = None
-    if rows is not None:
-        yield from ((row, None) for row in rows)
+        yield from _row_by_row(batch)
         return
+    for row in rows:
+        yield row, None
+
+
+def _row_by_row(batch: pa.RecordBatch) -> Iterator[tuple[dict, str | None]]:
     binary = pa.schema([pa.field(f.name, _text_as_binary(f.type)) for f in batch.schema])
     for i in range(batch.num_rows):
         one = batch.slice(i, 1)

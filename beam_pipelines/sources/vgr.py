@@ -7,7 +7,7 @@ from typing import Any
 
 from beam_pipelines.records import Provenance, RejectedError, Sample
 from beam_pipelines.sources.boxes import parse_regions, strip_tags
-from beam_pipelines.sources.fields import STAGE, conversations, image_paths, make_sample_id, metadata_of
+from beam_pipelines.sources.fields import STAGE, conversations, image_paths, make_sample_id, metadata_of, path_parts
 
 SOURCE = "vgr"
 _THINK = re.compile(r"<\s*think\s*>(.*?)<\s*/\s*think\s*>", re.IGNORECASE | re.DOTALL)
@@ -33,12 +33,6 @@ def split_reasoning(assistant: str) -> tuple[str, str | None, dict[str, int]]:
     return reasoning, answer, {"think_open": opens, "think_close": closes, "final_answer": int(answer is not None)}
 
 
-def _top_folder(path: str) -> str:
-    """The image's top folder (`chartqa` of `./chartqa/train/a.png` or `chartqa\\train\\a.png`), '' if none."""
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
-    return parts[0] if len(parts) > 1 else ""
-
-
 def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
     paths = image_paths(record)
     turns = conversations(record)
@@ -56,10 +50,11 @@ def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
         orphan_tags=sum(w in ("orphan_sot", "orphan_eot") for w in parsed.anomalies),
         stray_image_markers=parsed.anomalies.count("stray_image_marker"),
     )
+    folders = path_parts(paths[0])[:-1]  # the first is the subset: `chartqa` of `./chartqa/train/a.png`
     return Sample(
         sample_id=make_sample_id(SOURCE, paths, turns),
         source=SOURCE,
-        subset=_top_folder(paths[0]),
+        subset=folders[0] if folders else "",
         provenance=provenance,
         image_paths=paths,
         question=_IMAGE_PLACEHOLDER.sub("", humans[0]).strip(),
