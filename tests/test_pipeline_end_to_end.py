@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import datasets
@@ -97,6 +98,36 @@ def test_visualprm_image_rules_are_counted(outputs):
     assert report_of(outputs / "visualprm")["image_resolution"] == {"add_images_prefix": 8}
     assert report_of(outputs / "visualprm_raw")["image_resolution"] == {"add_images_prefix": 8}
     assert report_of(outputs / "visualprocessbench")["image_resolution"] == {"as_written": 8}
+
+
+def test_visualprm_v1_paths_resolve_in_the_source_folder_the_file_is_named_after(demo, tmp_path):
+    """v1 layout: `annotations/<name>_prm.jsonl` with paths relative to `images/<Source>/`."""
+    with zipfile.ZipFile(demo["visualprm"].inputs[0]) as zf:
+        records = [json.loads(line) for line in zf.read("geometry3k_demo_prm.jsonl").splitlines()]
+    annotations = tmp_path / "annotations"
+    annotations.mkdir()
+    (annotations / "geometry3k_en_20240402_extracted_prm.jsonl").write_text(
+        "".join(json.dumps(dict(r, image=r["image"].removeprefix("Geometry3K/"))) + "\n" for r in records)
+    )
+    out = tmp_path / "out"
+    image_root = demo["visualprm"].image_root
+    assert (
+        run_cli(
+            "--source",
+            "visualprm",
+            "--input",
+            str(annotations),
+            "--image_root",
+            image_root,
+            "--output",
+            str(out),
+            "--max_reject_fraction=0.5",
+        )
+        == 0
+    )
+    report = assert_invariant(out)
+    assert report["image_resolution"] == {"source_folder": report["accepted"]}
+    assert {row["image_resolution"][0] for row in parquet_rows(out, "samples")} == {"source_folder"}
 
 
 def manifest_units(root: Path) -> list:

@@ -1,13 +1,15 @@
 """Image roots, path resolution and safe decoding.
 
-An image root is a local directory, a `gs://` prefix or a `.zip` archive read in place (VisualPRM400K
-ships its images as one). Paths resolve under it as written; for the VisualPRM sources also with the
-leading `VisualPRM400K…/` folder dropped and with `images/` put in front (or taken off), because the
-upstream archives unpack in different layouts. The first candidate that exists wins and the rule is
-recorded. Paths that would escape the root (`..`, absolute paths, symlinks pointing outside) are
-rejected before anything is opened. Loading reads the bytes and the header only (the pixel cap is
-checked there); decoding is a later stage, after the suites, so a batch under validation holds bytes,
-not pixels, and each image is decoded exactly once.
+An image root is a local directory, a `gs://` prefix or a `.zip` archive read in place (VisualPRM400K ships its
+images as one). Paths resolve under it as written; for the VisualPRM sources also with the leading
+`VisualPRM400K…/` folder dropped and with `images/` put in front (or taken off), because the upstream archives
+unpack in different layouts. VisualPRM400K v1's conversation records hold paths relative to a per-source folder
+(`images/Geometry3K/…`) that the record does not name: for them the folders under the root (and under its
+`images/`) whose name starts the annotation file's name are tried next, then all folders, where exactly one may
+hold the file. The first candidate that exists wins and the rule is recorded. Paths that would escape the root
+(`..`, absolute paths, symlinks pointing outside) are rejected before anything is opened. Loading reads the bytes
+and the header only (the pixel cap is checked there); decoding is a later stage, after the suites, so a batch
+under validation holds bytes, not pixels, and each image is decoded exactly once.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from beam_pipelines.sources.fields import path_parts
 STAGE = "load_image"
 DECODE_STAGE = "decode_image"
 PRM_SOURCES = ("visualprm", "visualprm_raw", "visualprocessbench")
-RULES = ("as_written", "strip_dataset_folder", "add_images_prefix", "strip_images_prefix")
+SOURCE_FOLDER_SOURCES = ("visualprm",)
 _EXT = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "MPO": "jpg"}
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
@@ -80,6 +82,7 @@ class ImageRoot:
             self._zip_names = {n for n in self._zip.namelist() if not n.endswith("/")}
         elif self._local:
             self._real = os.path.realpath(root)
+        self._folders: tuple[str, ...] | None = None
 
     def close(self) -> None:
         if self._zip is not None:
@@ -117,7 +120,30 @@ class ImageRoot:
         with FileSystems.open(self.location(rel), compression_type=CompressionTypes.UNCOMPRESSED) as f:
             return f.read()
 
-    def resolve(self, path: str, source: str) -> tuple[str, str]:
+    def folders(self) -> tuple[str, ...]:
+        """The folders directly under the root and under its `images/`, listed once per root."""
+        if self._folders is None:
+            self._folders = tuple(sorted(self._list_folders() - {"images"}))
+        return self._folders
+
+    def _list_folders(self) -> set[str]:
+        if self._zip is not None:
+            found = set()
+            for parts in (name.split("/") for name in self._zip_names):
+                found.update(parts[:1] if len(parts) > 1 else [])
+                found.update(["images/" + parts[1]] if len(parts) > 2 and parts[0] == "images" else [])
+            return found
+        if self._local:
+            return {
+                os.path.relpath(e.path, self.root).replace(os.sep, "/")
+                for top in (self.root, os.path.join(self.root, "images"))
+                if os.path.isdir(top)
+                for e in os.scandir(top)
+                if e.is_dir()
+            }
+        return {*_gcs_folders(self.root), *(f"images/{f}" for f in _gcs_folders(self.root + "/images"))}
+
+    def resolve(self, path: str, source: str, subset: str = "") -> tuple[str, str]:
         """(rule, relative path) of the first candidate that exists, or a rejection listing what was tried."""
         tried = []
         for rule, rel in candidates(path, source):
@@ -125,9 +151,58 @@ class ImageRoot:
                 self.check_inside(rel)
                 return rule, rel
             tried.append(rel)
+        if source in SOURCE_FOLDER_SOURCES:
+            found = self._in_source_folder(tried[0], subset)
+            if found is not None:
+                return found
+            tried.append(f"the {len(self.folders())} folders under the root and its images/")
         raise RejectedError(
             STAGE, "image_missing", f"image {path!r} not found under {self.root} (tried: {', '.join(tried)})"
         )
+
+    def _in_source_folder(self, rel: str, subset: str) -> tuple[str, str] | None:
+        """`<folder>/<rel>` for the folder named like the annotation file, else for the one folder that has it."""
+        named = source_folders_for(subset, self.folders())
+        for folder in named:
+            if self.exists(f"{folder}/{rel}"):
+                self.check_inside(f"{folder}/{rel}")
+                return "source_folder", f"{folder}/{rel}"
+        hits = [f"{f}/{rel}" for f in self.folders() if f not in named and self.exists(f"{f}/{rel}")]
+        if len(hits) > 1:
+            raise RejectedError(
+                STAGE,
+                "image_ambiguous",
+                f"image {rel!r} is in {len(hits)} source folders ({', '.join(hits)}) and the annotation file's "
+                f"name {subset!r} names none of them",
+            )
+        if hits:
+            self.check_inside(hits[0])
+            return "search_source_folders", hits[0]
+        return None
+
+
+def _comparable(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def source_folders_for(subset: str, folders: tuple[str, ...]) -> list[str]:
+    """Folders whose name, compared in lower case without punctuation, starts the annotation file's name
+    (`Geometry3K` for `geometry3k_en_20240402_extracted`, `CLEVR-Math` for `CLEVR_math_en_…`), longest first."""
+    key = _comparable(subset)
+    named = [f for f in folders if (name := _comparable(f.rsplit("/", 1)[-1])) and key.startswith(name)]
+    return sorted(named, key=lambda f: (-len(_comparable(f.rsplit("/", 1)[-1])), f))
+
+
+def _gcs_folders(url: str) -> list[str]:
+    """Names of the "folders" (common prefixes) directly under a `gs://` prefix, by one delimited listing."""
+    from apache_beam.io.gcp import gcsio
+
+    bucket, _, prefix = url[len("gs://") :].partition("/")
+    prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    blobs = gcsio.GcsIO().client.list_blobs(bucket, prefix=prefix, delimiter="/")
+    for _ in blobs:  # the prefixes are filled in as the pages are read
+        pass
+    return [p[len(prefix) :].rstrip("/") for p in blobs.prefixes]
 
 
 def _open(data: bytes, path: str) -> Image.Image:
@@ -172,9 +247,9 @@ def decode(data: bytes, path: str, rgb: bool) -> Image.Image | None:
         raise RejectedError(DECODE_STAGE, "image_unreadable", f"image {path!r} cannot be decoded: {exc}") from None
 
 
-def load_image(root: ImageRoot, path: str, source: str, max_pixels: int) -> LoadedImage:
+def load_image(root: ImageRoot, path: str, source: str, max_pixels: int, subset: str = "") -> LoadedImage:
     """The image's bytes and header facts; decoding waits until validation has passed."""
-    rule, rel = root.resolve(path, source)
+    rule, rel = root.resolve(path, source, subset)
     data = root.read(rel)
     fmt, width, height = probe(data, path, max_pixels)
     ext = _EXT.get(fmt) or posixpath.splitext(rel)[1].lstrip(".").lower() or "bin"

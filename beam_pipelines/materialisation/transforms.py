@@ -29,7 +29,8 @@ class _LoadImagesFn(SampleStageFn):
 
     def apply(self, sample: Sample) -> Sample:
         loaded = tuple(
-            images.load_image(self.root, path, sample.source, self.max_pixels) for path in sample.image_paths
+            images.load_image(self.root, path, sample.source, self.max_pixels, sample.subset)
+            for path in sample.image_paths
         )
         return replace(sample, images=loaded)
 

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from beam_pipelines.materialisation.images import ImageRoot, candidates, check_relative, decode, load_image, probe
+from beam_pipelines.materialisation.images import (
+    ImageRoot,
+    candidates,
+    check_relative,
+    decode,
+    load_image,
+    probe,
+    source_folders_for,
+)
 from beam_pipelines.records import RejectedError
 
 
@@ -131,3 +139,69 @@ def test_jpeg_rgb_decode_is_full_size_and_unchanged(mode, progressive):
     assert (pixels.mode, pixels.size) == ("RGB", (320, 240))
     assert pixels.tobytes() == expected.tobytes()
     assert decode(data, "a.jpg", rgb=False) is None
+
+
+V1_LAYOUT = {
+    "images/Geometry3K/train/1/img_diagram.png": (20, 10),
+    "images/MAVIS-Geometry/depth3/7.png": (21, 10),
+    "images/GeoQA+/c.png": (22, 10),
+    "images/UniGeo/c.png": (23, 10),
+}
+
+
+def v1_roots(tmp_path, gcs=None):
+    """The VisualPRM400K v1 image layout as a directory, as its `images/` folder, as a zip, and on GCS."""
+    tree = tmp_path / "v1"
+    for rel, size in V1_LAYOUT.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_bytes(png_bytes(size))
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for rel, size in V1_LAYOUT.items():
+            zf.writestr(rel, png_bytes(size))
+    roots = {"dir": (str(tree), "images/"), "images_dir": (str(tree / "images"), ""), "zip": (str(archive), "images/")}
+    if gcs is not None:
+        roots["gcs"] = (gcs.upload_tree(tree, f"{gcs.bucket('v1-images')}/VisualPRM400K"), "images/")
+    return roots
+
+
+def check_v1_resolution(root: str, prefix: str) -> None:
+    r = ImageRoot(root)
+    assert r.resolve("train/1/img_diagram.png", "visualprm", "geometry3k_en_20240402_extracted") == (
+        "source_folder",
+        f"{prefix}Geometry3K/train/1/img_diagram.png",
+    )
+    # the file's name does not start with the folder's: the one folder holding the path is taken
+    assert r.resolve("depth3/7.png", "visualprm", "mavis_geo_depth3_text_dominant") == (
+        "search_source_folders",
+        f"{prefix}MAVIS-Geometry/depth3/7.png",
+    )
+    # two folders hold it: the one the file is named after wins, and without one it is ambiguous
+    assert r.resolve("c.png", "visualprm", "geoqa+_extracted_en_version") == ("source_folder", f"{prefix}GeoQA+/c.png")
+    assert load_image(r, "c.png", "visualprm", 10**6, "unigeo_calc_en").encoded.width == 23
+    with pytest.raises(RejectedError) as err:
+        r.resolve("c.png", "visualprm", "iconqa_train_extracted")
+    assert err.value.info.check == "image_ambiguous" and "GeoQA+/c.png" in err.value.info.message
+    with pytest.raises(RejectedError) as err:
+        r.resolve("train/2/img_diagram.png", "visualprm", "geometry3k_en_20240402_extracted")
+    assert err.value.info.check == "image_missing" and "folders under the root" in err.value.info.message
+    with pytest.raises(RejectedError) as err:  # Raw paths name their folder: no search there
+        r.resolve("train/1/img_diagram.png", "visualprm_raw", "geometry3k_en_20240402_extracted")
+    assert err.value.info.check == "image_missing"
+    r.close()
+
+
+@pytest.mark.parametrize("kind", ["dir", "images_dir", "zip"])
+def test_v1_paths_resolve_in_the_source_folder(tmp_path, kind):
+    check_v1_resolution(*v1_roots(tmp_path)[kind])
+
+
+def test_v1_paths_resolve_in_the_source_folder_on_gcs(tmp_path, gcs):
+    check_v1_resolution(*v1_roots(tmp_path, gcs)["gcs"])
+
+
+def test_source_folders_are_matched_by_name_longest_first():
+    folders = ("images/Geo", "images/Geo170K", "images/CLEVR-Math", "annotations")
+    assert source_folders_for("geo170k_extracted_full", folders) == ["images/Geo170K", "images/Geo"]
+    assert source_folders_for("CLEVR_math_en_20240402_extracted", folders) == ["images/CLEVR-Math"]
+    assert source_folders_for("", folders) == []
