@@ -127,12 +127,22 @@ def prm_sample_rows(sample: Sample, _units: str) -> list[Row]:
     ]
 
 
+def _step_chars(sample: Sample, index: int) -> int | None:
+    """Characters of step `index` once stripped; None for a label without a step (another expectation's call)."""
+    return len(sample.steps[index].text.strip()) if index < len(sample.steps) else None
+
+
 def prm_step_rows(sample: Sample, _units: str) -> list[Row]:
     """Labels as written, beside the Raw form's official label where both forms were given."""
     _, labels = _conversation_body(sample)
     official = sample.facts.get("official_labels") or []
     return [
-        {"_item": i, "label": label, "official_label": official[i] if i < len(official) else None}
+        {
+            "_item": i,
+            "label": label,
+            "official_label": official[i] if i < len(official) else None,
+            "step_chars": _step_chars(sample, i),
+        }
         for i, label in enumerate(labels)
     ]
 
@@ -161,6 +171,7 @@ def prm_raw_step_rows(sample: Sample, _units: str) -> list[Row]:
                 else None,
                 "score_count_residual": residual,
                 "after_unmeasured": after_unmeasured,
+                "step_chars": _step_chars(sample, step.index),
             }
         )
         after_unmeasured = after_unmeasured or total == 0
@@ -179,7 +190,10 @@ def vpb_sample_rows(sample: Sample, _units: str) -> list[Row]:
 
 def vpb_step_rows(sample: Sample, _units: str) -> list[Row]:
     _, labels = _vpb_lists(sample)
-    return [{"_item": i, "correctness": _label_value(label)} for i, label in enumerate(labels)]
+    return [
+        {"_item": i, "correctness": _label_value(label), "step_chars": _step_chars(sample, i)}
+        for i, label in enumerate(labels)
+    ]
 
 
 _TABLES = (
@@ -239,7 +253,7 @@ _TABLES = (
         ("turn_pattern", "first_human_turn", "text_before_question", "num_steps", "label_reference_found"),
         prm_sample_rows,
     ),
-    Table("prm_steps", RECORDS, ("visualprm",), "step", ("label", "official_label"), prm_step_rows),
+    Table("prm_steps", RECORDS, ("visualprm",), "step", ("label", "official_label", "step_chars"), prm_step_rows),
     Table(
         "prm_raw_samples", RECORDS, ("visualprm_raw",), "sample", ("num_steps", "num_mc_sequences"), prm_raw_sample_rows
     ),
@@ -255,10 +269,11 @@ _TABLES = (
             "num_mc_sequences",
             "score_count_residual",
             "after_unmeasured",
+            "step_chars",
         ),
         prm_raw_step_rows,
     ),
     Table("vpb_samples", RECORDS, ("visualprocessbench",), "sample", ("num_steps", "num_labels"), vpb_sample_rows),
-    Table("vpb_steps", RECORDS, ("visualprocessbench",), "step", ("correctness",), vpb_step_rows),
+    Table("vpb_steps", RECORDS, ("visualprocessbench",), "step", ("correctness", "step_chars"), vpb_step_rows),
 )
 TABLES: dict[str, Table] = {t.name: t for t in _TABLES}

@@ -36,6 +36,13 @@ def conv(labels=("+", "-"), first="### Question:\nFind m.\n\n### Solution Proces
     return {"id": -1, "image": "Geo/a.png", "conversations": turns}
 
 
+def blank_step(record: dict) -> dict:
+    """The conversation with its second step's text blank."""
+    turns = [dict(t) for t in record["conversations"]]
+    turns[3]["value"] = "  "
+    return dict(record, conversations=turns)
+
+
 def step(score=0.5, correct=8, total=16, text="s") -> dict:
     return {"step": text, "score": score, "num_mc_correct": correct, "num_mc_total": total}
 
@@ -115,6 +122,9 @@ CASES = {
     "vpb_labels_match_steps": ("visualprocessbench", vpb(labels=(1,)), None, "normalized"),
     "vpb_steps_per_sample": ("visualprocessbench", vpb(steps=(), labels=()), None, "normalized"),
     "vpb_correctness_in_set": ("visualprocessbench", vpb(labels=(1, True)), None, "normalized"),
+    "prm_step_text_present": ("visualprm", blank_step(conv()), None, "normalized"),
+    "raw_step_text_present": ("visualprm_raw", raw([step(0.5, 8, 16, text=" \n")]), None, "normalized"),
+    "vpb_step_text_present": ("visualprocessbench", vpb(steps=("a", "")), None, "normalized"),
 }
 
 
