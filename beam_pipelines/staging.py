@@ -10,10 +10,17 @@ Every member lands under the destination only if its path stays inside it: absol
 device entries are refused and reported (on a local destination, also paths through a symlink leading out).
 A file already there with the same size is skipped, so a rerun (or a resumed run) writes only what is missing.
 Files appear whole: a gs:// object is invisible until its upload is closed, a local file is renamed into place.
+
+Damage is reported, never staged silently. A tar is read to its very end: its gzip checksum is verified and
+anything but zero padding after the last member (a corrupt header, where `tarfile` would quietly stop) is an
+error; as a checksum covers the whole stream, the files written from a corrupt tar are removed again, so a rerun
+with a good copy writes them afresh instead of skipping them by size. Zip members carry their own checksums: a
+damaged one is reported and the next member is read.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import multiprocessing
@@ -22,6 +29,7 @@ import re
 import tarfile
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -152,23 +160,60 @@ def _open_zip(archive: Archive) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BufferedReader(ConcatenatedParts(archive.parts), buffer_size=BLOCK))
 
 
-def plan_tasks(archives: list[Archive], workers: int) -> list[Task]:
-    """One task per tar; each zip split into up to `workers` member ranges of about equal uncompressed size."""
+def plan_tasks(archive: Archive, workers: int) -> list[Task]:
+    """One task for a tar; a zip split into up to `workers` member ranges of about equal uncompressed size.
+    Raises what reading the zip's directory raises (a missing part, a file that is no zip)."""
+    if archive.kind == "tar":
+        return [Task(archive)]
+    with _open_zip(archive) as zf:
+        sizes = [i.file_size for i in zf.infolist()]
     tasks = []
-    for archive in archives:
-        if archive.kind == "tar":
-            tasks.append(Task(archive))
-            continue
-        with _open_zip(archive) as zf:
-            sizes = [i.file_size for i in zf.infolist()]
-        target, start, acc = max(1, sum(sizes) // max(1, workers)), 0, 0
-        for index, size in enumerate(sizes):
-            acc += size
-            if acc >= target and index + 1 < len(sizes):
-                tasks.append(Task(archive, start, index + 1))
-                start, acc = index + 1, 0
-        tasks.append(Task(archive, start, len(sizes)))
+    target, start, acc = max(1, sum(sizes) // max(1, workers)), 0, 0
+    for index, size in enumerate(sizes):
+        acc += size
+        if acc >= target and index + 1 < len(sizes):
+            tasks.append(Task(archive, start, index + 1))
+            start, acc = index + 1, 0
+    tasks.append(Task(archive, start, len(sizes)))
     return tasks
+
+
+class CorruptArchive(Exception):
+    """The archive's bytes are damaged (checksum, compressed data, a header): what was written from it is suspect."""
+
+
+class _Recorder(io.RawIOBase):
+    """Passes reads through, counting the bytes and keeping the last WINDOW of them, so that the end of a streamed
+    tar (which `tarfile` has read ahead of, by at most one record) can be checked after `tarfile` stops."""
+
+    WINDOW = 1 << 16
+
+    def __init__(self, inner: BinaryIO):
+        self._inner = inner
+        self.count = 0
+        self.window = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._inner.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        self.window += data
+        del self.window[: -self.WINDOW]
+        return len(data)
+
+
+def _check_tar_end(tf: tarfile.TarFile, recorder: _Recorder) -> None:
+    """Everything after the last member must be zero blocks. `tarfile` ends a stream quietly at a corrupt header;
+    reading the rest to EOF also makes gzip verify its checksum and length."""
+    ahead = recorder.count - tf.offset  # read by tarfile past the start of the block it stopped at
+    if ahead > len(recorder.window) or any(recorder.window[len(recorder.window) - ahead :]):
+        raise CorruptArchive(f"unreadable tar header at byte {tf.offset} with data after it: the archive is corrupt")
+    while block := recorder.read(BLOCK):
+        if any(block):
+            raise CorruptArchive(f"data after the end of the tar at byte {tf.offset}: the archive is corrupt")
 
 
 @dataclass(frozen=True)
@@ -183,19 +228,24 @@ class Member:
 
 
 def _tar_members(archive: Archive) -> Iterator[Member]:
-    with (
-        FileSystems.open(archive.parts[0], compression_type=CompressionTypes.UNCOMPRESSED) as raw,
-        tarfile.open(fileobj=raw, mode="r|*") as tf,
-    ):
-        while (info := tf.next()) is not None:
-            if info.isdir():
-                yield Member(info.name, 0, is_dir=True)
-            elif info.isfile():
-                yield Member(info.name, info.size, open=lambda info=info: tf.extractfile(info))
-            else:
-                kind = "symlink" if info.issym() else "hard link" if info.islnk() else "special file"
-                yield Member(info.name, info.size, reason=f"{kind} (only regular files are staged)")
-            tf.members.clear()  # a streamed tar keeps every header it has read: memory would grow with the archive
+    """The members in stream order; raises CorruptArchive for damage that `tarfile` alone would not report."""
+    with FileSystems.open(archive.parts[0], compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        compressed = archive.name.lower().endswith((".gz", ".tgz"))
+        recorder = _Recorder(gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw)
+        try:
+            with tarfile.open(fileobj=recorder, mode="r|") as tf:
+                while (info := tf.next()) is not None:
+                    if info.isdir():
+                        yield Member(info.name, 0, is_dir=True)
+                    elif info.isfile():
+                        yield Member(info.name, info.size, open=lambda info=info: tf.extractfile(info))
+                    else:
+                        kind = "symlink" if info.issym() else "hard link" if info.islnk() else "special file"
+                        yield Member(info.name, info.size, reason=f"{kind} (only regular files are staged)")
+                    tf.members.clear()  # a streamed tar keeps every header it read: memory would grow with it
+                _check_tar_end(tf, recorder)
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise CorruptArchive(f"{type(exc).__name__}: {exc}") from None
 
 
 def _zip_members(task: Task) -> Iterator[Member]:
@@ -230,10 +280,20 @@ class Destination:
         fs = FileSystems.get_filesystem(path)
         return fs.exists(path) and fs.size(path) == size
 
+    def remove(self, paths: list[str]) -> None:
+        """Delete files this run wrote."""
+        if paths:
+            FileSystems.delete(paths)
+
     def write(self, path: str, stream: BinaryIO) -> int:
         if not self.local:
             out = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
-            written = _copy(stream, out)
+            try:
+                written = _copy(stream, out)
+            except BaseException:  # closing commits what was sent: take the object away again
+                out.close()
+                FileSystems.delete([path])
+                raise
             out.close()  # commits the upload: the object appears whole or not at all
             return written
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -257,10 +317,13 @@ def _copy(src: BinaryIO, dst) -> int:
 
 
 def run_task(task: Task, dest: str) -> dict[str, Any]:
-    """Unpack one task's members; return its counts and refusals (an unreadable archive is an error entry)."""
+    """Unpack one task's members; return its counts, refusals and errors. A damaged zip member is an error entry
+    and the next member is read; a damaged tar ends the task and what it wrote is removed (see the module doc)."""
     destination = Destination(dest)
-    result: dict[str, Any] = {"archive": task.archive.name, "written": 0, "skipped": 0, "bytes_written": 0}
+    result: dict[str, Any] = {"archive": task.archive.name, "skipped": 0}
     refused: list[dict[str, str]] = []
+    errors: list[str] = []
+    written: list[tuple[str, int]] = []
     members = _tar_members(task.archive) if task.archive.kind == "tar" else _zip_members(task)
     try:
         for member in members:
@@ -276,13 +339,47 @@ def run_task(task: Task, dest: str) -> dict[str, Any]:
             if destination.has(path, member.size):
                 result["skipped"] += 1
                 continue
-            with member.open() as stream:
-                result["bytes_written"] += destination.write(path, stream)
-            result["written"] += 1
-    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
-        result["error"] = f"{type(exc).__name__}: {exc}"
+            try:
+                with member.open() as stream:
+                    size = destination.write(path, stream)
+            except (zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, EOFError) as exc:
+                reason = f"{member.name}: {type(exc).__name__}: {exc}"
+                if task.archive.kind == "zip":
+                    errors.append(reason)
+                    continue
+                raise exc if isinstance(exc, EOFError) else CorruptArchive(reason) from None
+            written.append((path, size))
+    except CorruptArchive as exc:
+        destination.remove([path for path, _ in written])
+        errors.append(f"{exc}; the {len(written)} files written from it in this run were removed again")
+        written = []
+    except Exception as exc:  # an archive that cannot be read to the end; what was written whole stays
+        errors.append(f"{type(exc).__name__}: {exc}")
+    result["written"] = len(written)
+    result["bytes_written"] = sum(size for _, size in written)
     result["refused"] = refused
+    result["errors"] = errors
     return result
+
+
+def _plan(archives: list[Archive], workers: int) -> tuple[list[Task], list[dict[str, Any]]]:
+    """Tasks for the archives whose directory can be read; an error result for each of the others."""
+    tasks, failed = [], []
+    for archive in archives:
+        try:
+            tasks.extend(plan_tasks(archive, workers))
+        except Exception as exc:  # a missing split part, a file that is no zip: that archive fails, not the run
+            failed.append(
+                {
+                    "archive": archive.name,
+                    "written": 0,
+                    "skipped": 0,
+                    "bytes_written": 0,
+                    "refused": [],
+                    "errors": [f"{type(exc).__name__}: {exc}"],
+                }
+            )
+    return tasks, failed
 
 
 def expand_archives(patterns: list[str]) -> list[Archive]:
@@ -298,24 +395,24 @@ def expand_archives(patterns: list[str]) -> list[Archive]:
 def stage_images(patterns: list[str], dest: str, workers: int) -> dict[str, Any]:
     """Unpack every archive matched by `patterns` into `dest` with `workers` processes; return the report."""
     archives = expand_archives(patterns)
-    tasks = plan_tasks(archives, workers)
-    if workers <= 1 or len(tasks) == 1:
-        results = [run_task(t, dest) for t in tasks]
+    tasks, results = _plan(archives, workers)
+    if workers <= 1 or len(tasks) <= 1:
+        results += [run_task(t, dest) for t in tasks]
     else:
         # spawn, not fork: the parent may hold gRPC/HTTP client threads that a forked child must not inherit
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-            results = list(pool.map(run_task, tasks, [dest] * len(tasks)))
+            results += list(pool.map(run_task, tasks, [dest] * len(tasks)))
     per_archive: dict[str, dict[str, Any]] = {}
-    for r in results:
+    for r in sorted(results, key=lambda r: r["archive"]):
         entry = per_archive.setdefault(
             r["archive"], {"archive": r["archive"], "written": 0, "skipped": 0, "bytes_written": 0, "refused": []}
         )
         for key in ("written", "skipped", "bytes_written"):
             entry[key] += r[key]
         entry["refused"].extend(r["refused"])
-        if "error" in r:
-            entry.setdefault("errors", []).append(r["error"])
+        if r["errors"]:
+            entry.setdefault("errors", []).extend(r["errors"])
     archives_report = list(per_archive.values())
     return {
         "dest": dest,

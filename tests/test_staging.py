@@ -3,10 +3,12 @@ parts, members that try to escape; locally and on a real GCS emulator; reruns sk
 
 from __future__ import annotations
 
+import gzip
 import io
 import itertools
 import json
 import os
+import random
 import tarfile
 import zipfile
 from pathlib import Path
@@ -126,7 +128,7 @@ def test_concatenated_parts_read_and_seek_like_one_file(tmp_path):
 
 def test_a_zip_is_split_into_member_ranges_for_the_workers(archives):
     zip_archive = next(a for a in group_archives([str(p) for p in archives.iterdir()]) if a.kind == "zip")
-    tasks = plan_tasks([zip_archive], 4)
+    tasks = plan_tasks(zip_archive, 4)
     assert len(tasks) >= 3 and tasks[0].start == 0 and tasks[-1].stop == len(ZIP_FILES) + 2
     assert all(a.stop == b.start for a, b in itertools.pairwise(tasks))
 
@@ -202,3 +204,117 @@ def test_a_staged_split_zip_is_an_image_root_for_the_pipeline(demo, tmp_path):
     assert run_cli(*staged, "--output", str(tmp_path / "a"), "--max_reject_fraction=0.5") == 0
     assert run_cli(*run.argv(str(tmp_path / "b")), "--max_reject_fraction=0.5") == 0
     assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+
+
+def plain_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def gzipped(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+DAMAGE_FILES = {f"images/{i}.png": random.Random(i).randbytes(700) for i in range(4)}  # incompressible
+
+
+def corrupt_header(tar: bytes) -> bytes:
+    """The third member's header damaged (its checksum no longer matches): `tarfile` would stop there quietly."""
+    header = 2 * (512 + 1024)  # each member: one header block and 700 bytes of data padded to 1024
+    return tar[:header] + b"\xff" * 8 + tar[header + 8 :]
+
+
+def bad_gzip_checksum(data: bytes) -> bytes:
+    """A well-formed tar whose gzip trailer has the wrong CRC: what a flipped bit in the data looks like."""
+    return data[:-8] + bytes([data[-8] ^ 0xFF]) + data[-7:]
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("images_1.tar.gz", lambda: gzipped(corrupt_header(plain_tar(DAMAGE_FILES)))),
+        ("images_1.tar", lambda: corrupt_header(plain_tar(DAMAGE_FILES))),
+        ("images_1.tar.gz", lambda: bad_gzip_checksum(gzipped(plain_tar(DAMAGE_FILES)))),
+        ("images_1.tar", lambda: plain_tar(DAMAGE_FILES) + b"\x00" * 1024 + b"junk" + b"\x00" * 508),
+    ],
+)
+def test_a_damaged_tar_is_an_error_and_leaves_nothing_it_wrote(tmp_path, name, damage):
+    archive, dest = tmp_path / name, tmp_path / "root"
+    archive.write_bytes(damage())
+    report = stage_images([str(archive)], str(dest), workers=1)
+    [entry] = report["archives"]
+    assert report["errors"] == 1 and ("corrupt" in entry["errors"][0] or "CRC" in entry["errors"][0])
+    assert (report["written"], report["bytes_written"]) == (0, 0)
+    assert not [p for p in dest.rglob("*") if p.is_file()]  # a rerun with a good copy writes everything
+    archive.write_bytes(plain_tar(DAMAGE_FILES) if name.endswith(".tar") else gzipped(plain_tar(DAMAGE_FILES)))
+    again = stage_images([str(archive)], str(dest), workers=1)
+    assert (again["written"], again["errors"]) == (len(DAMAGE_FILES), 0) and tree(dest) == DAMAGE_FILES
+
+
+def test_a_truncated_tar_keeps_the_whole_files_before_the_cut(tmp_path):
+    archive, dest = tmp_path / "images_1.tar.gz", tmp_path / "root"
+    files = {f"images/{i}.png": random.Random(i).randbytes(3000) for i in range(40)}  # tarfile reads 10 KiB ahead
+    data = gzipped(plain_tar(files))
+    archive.write_bytes(data[: len(data) * 2 // 3])
+    report = stage_images([str(archive)], str(dest), workers=1)
+    assert report["errors"] == 1 and "EOFError" in report["archives"][0]["errors"][0]
+    assert 10 < report["written"] < len(files)
+    assert all(files[rel] == data for rel, data in tree(dest).items())
+
+
+def zip_bytes(files: dict[str, bytes], method: int) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+ZIP_MEMBERS = {"images/a.png": b"a" * 4000, "images/b.png": bytes(range(256)) * 16, "images/c.png": b"c" * 4000}
+
+
+def zip_with_damaged_member(path: Path, method: int) -> Path:
+    """A zip whose member `images/b.png` has damaged data (its header and the others intact)."""
+    data = bytearray(zip_bytes(ZIP_MEMBERS, method))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        info = zf.getinfo("images/b.png")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + 10 : start + 20] = b"\xff" * 10
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_a_damaged_zip_member_is_reported_and_the_next_ones_staged(tmp_path, method):
+    archive = zip_with_damaged_member(tmp_path / "images.zip", method)
+    report = stage_images([str(archive)], str(tmp_path / "root"), workers=1)
+    [entry] = report["archives"]
+    assert report["errors"] == 1 and entry["errors"][0].startswith("images/b.png: ")
+    assert tree(tmp_path / "root") == {k: v for k, v in ZIP_MEMBERS.items() if k != "images/b.png"}
+
+
+def test_a_damaged_member_leaves_no_object_on_gcs(tmp_path, gcs):
+    archive = zip_with_damaged_member(tmp_path / "images.zip", zipfile.ZIP_STORED)
+    dest = f"{gcs.bucket('stage-damaged')}/root"
+    report = stage_images([str(archive)], dest, workers=1)
+    assert report["errors"] == 1 and gcs.names(dest) == ["images/a.png", "images/c.png"]
+
+
+def test_an_unreadable_zip_fails_alone_with_a_report(archives, tmp_path, capsys):
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    for part in sorted(archives.glob("images.zip_*"))[:-1]:  # the last part was not downloaded
+        (missing / part.name).write_bytes(part.read_bytes())
+    dest, report_path = tmp_path / "root", tmp_path / "report.json"
+    argv = ["stage-images", "--archive", str(missing / "images.zip_*"), "--archive", str(archives / "*.tar.gz")]
+    assert main([*argv, "--dest", str(dest), "--workers", "2", "--report", str(report_path)]) == 1
+    report = json.loads(report_path.read_text())
+    errors = {a["archive"]: a.get("errors", []) for a in report["archives"]}
+    assert len(errors[str(missing / "images.zip")]) == 1 and "BadZipFile" in errors[str(missing / "images.zip")][0]
+    assert report["written"] == len(TAR_FILES) + len(TAR2_FILES)
+    assert "1 archive errors" in capsys.readouterr().err
