@@ -172,6 +172,7 @@ class LoadedImage:
     rule: str
     encoded: EncodedImage
     format: str  # Pillow format name: JPEG, PNG, ...
+    orientation: int = 1  # EXIF orientation tag; boxes and crops always refer to the pixels as stored
     pixels: Any = field(default=None, repr=False, compare=False)  # PIL.Image in RGB, dropped before writing
 
 

@@ -19,7 +19,7 @@ def sample(pixels: bool) -> Sample:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     encoded = EncodedImage(buf.getvalue(), "png", 160, 120)
-    loaded = LoadedImage("a.png", "/r/a.png", "as_written", encoded, "PNG", image if pixels else None)
+    loaded = LoadedImage("a.png", "/r/a.png", "as_written", encoded, "PNG", pixels=image if pixels else None)
     crop = EncodedImage(b"c" * 5000, "png", 10, 10)
     region = Region(0, (0.1, 0.1, 0.2, 0.2), (0.1, 0.1, 0.2, 0.2), True, None, "ctx", (16, 12, 32, 24), crop)
     return Sample(

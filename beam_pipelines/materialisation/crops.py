@@ -3,8 +3,9 @@
 Pixel box (left, top, right, bottom; right/bottom exclusive) = floor(x1·W), floor(y1·H), ceil(x2·W),
 ceil(y2·H) in Python floats (with `--box_units pixels`, floor/ceil of the values as written), clamped to
 the image, on the pixel array as stored (no EXIF transpose: that is what the upstream training loaders
-see). Crops are RGB as `Image.convert("RGB")` gives; crops of lossless sources are PNG (a decoded crop
-equals the source region exactly), crops of JPEG sources are JPEG at the configured quality (≥ 90).
+see). Crops are RGB as `Image.convert("RGB")` gives (16-bit greyscale scaled to 8 bits first, see
+`images.to_rgb`); crops of lossless sources are PNG (a decoded crop equals the source region exactly), crops of
+JPEG sources are JPEG at the configured quality (≥ 90).
 """
 
 from __future__ import annotations

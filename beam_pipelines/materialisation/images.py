@@ -18,10 +18,12 @@ import io
 import os
 import posixpath
 import re
+import struct
 import warnings
 import zipfile
 from dataclasses import replace
 
+import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
@@ -34,6 +36,7 @@ DECODE_STAGE = "decode_image"
 PRM_SOURCES = ("visualprm", "visualprm_raw", "visualprocessbench")
 SOURCE_FOLDER_SOURCES = ("visualprm",)
 _EXT = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "MPO": "jpg"}
+_ORIENTATION = 0x0112
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
@@ -218,8 +221,9 @@ def _open(data: bytes, path: str) -> Image.Image:
         raise RejectedError(STAGE, "not_an_image", f"image {path!r} is not a readable image: {exc}") from None
 
 
-def probe(data: bytes, path: str, max_pixels: int) -> tuple[str, int, int]:
-    """(format, width, height) from the header alone; the pixel cap is checked here, before any decode."""
+def probe(data: bytes, path: str, max_pixels: int) -> tuple[str, int, int, int]:
+    """(format, width, height, EXIF orientation) from the header alone; the pixel cap is checked here, before
+    any decode."""
     im = _open(data, path)
     width, height = im.size
     if width * height > max_pixels:
@@ -228,7 +232,19 @@ def probe(data: bytes, path: str, max_pixels: int) -> tuple[str, int, int]:
             "image_too_large",
             f"image {path!r} is {width}x{height} = {width * height} pixels, above --max_image_pixels={max_pixels}",
         )
-    return im.format or "", width, height
+    return im.format or "", width, height, _orientation(im)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag (1 = as stored; 2..8 ask viewers to mirror or rotate). A PNG's eXIf chunk is
+    read only if it precedes the pixel data: Pillow would decode the whole image to look further."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    try:
+        value = im.getexif().get(_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError, struct.error):  # a damaged EXIF block: the pixels are still fine
+        return 1
+    return value if isinstance(value, int) else 1
 
 
 def decode(data: bytes, path: str, rgb: bool) -> Image.Image | None:
@@ -242,16 +258,27 @@ def decode(data: bytes, path: str, rgb: bool) -> Image.Image | None:
         if not rgb and im.format == "JPEG":
             im.draft(None, (1, 1))  # the smallest scale libjpeg offers: 1/8 per side
         im.load()
-        return (im if im.mode == "RGB" else im.convert("RGB")) if rgb else None
+        return to_rgb(im) if rgb else None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise RejectedError(DECODE_STAGE, "image_unreadable", f"image {path!r} cannot be decoded: {exc}") from None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """RGB pixels. Pillow converts 16-bit greyscale (`I;16*`, and `I` holding values above 255) by clipping
+    to 0 or 255, which wipes the picture out: those are scaled to 8 bits (value >> 8) first."""
+    if im.mode == "RGB":
+        return im
+    if im.mode.startswith("I;16") or (im.mode == "I" and im.getextrema()[1] > 255):
+        eight_bit = np.clip(np.asarray(im).astype(np.int64) >> 8, 0, 255).astype(np.uint8)
+        return Image.fromarray(eight_bit, "L").convert("RGB")
+    return im.convert("RGB")
 
 
 def load_image(root: ImageRoot, path: str, source: str, max_pixels: int, subset: str = "") -> LoadedImage:
     """The image's bytes and header facts; decoding waits until validation has passed."""
     rule, rel = root.resolve(path, source, subset)
     data = root.read(rel)
-    fmt, width, height = probe(data, path, max_pixels)
+    fmt, width, height, orientation = probe(data, path, max_pixels)
     ext = _EXT.get(fmt) or posixpath.splitext(rel)[1].lstrip(".").lower() or "bin"
     return LoadedImage(
         path=path,
@@ -259,6 +286,7 @@ def load_image(root: ImageRoot, path: str, source: str, max_pixels: int, subset:
         rule=rule,
         encoded=EncodedImage(data=data, ext=ext, width=width, height=height),
         format=fmt,
+        orientation=orientation,
     )
 
 

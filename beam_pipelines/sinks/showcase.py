@@ -21,6 +21,7 @@ from typing import Any
 import apache_beam as beam
 from PIL import Image, ImageDraw
 
+from beam_pipelines.materialisation.images import to_rgb
 from beam_pipelines.records import Duplicate, Rejection, Sample
 
 PREVIEW_ACCEPTED = 12
@@ -55,7 +56,7 @@ def _boxed_thumbnail(sample: Sample) -> str | None:
     if image is None:
         image = Image.open(io.BytesIO(first.encoded.data))
         image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
-    image = image.convert("RGB")
+    image = to_rgb(image)
     width, height = first.encoded.width, first.encoded.height
     image.thumbnail((THUMB_SIDE, THUMB_SIDE))
     sx, sy = image.width / width, image.height / height

@@ -101,6 +101,7 @@ def image_rows(sample: Sample, _units: str) -> list[Row]:
             / max(1, min(img.encoded.width, img.encoded.height)),
             "format": img.format,
             "file_bytes": len(img.encoded.data),
+            "exif_rotated": img.orientation in range(2, 9),
         }
         for i, img in enumerate(sample.images)
     ]
@@ -242,7 +243,7 @@ _TABLES = (
         IMAGES,
         ("vgr", "visualprm", "visualprm_raw", "visualprocessbench"),
         "image",
-        ("width", "height", "min_side", "aspect_ratio", "format", "file_bytes"),
+        ("width", "height", "min_side", "aspect_ratio", "format", "file_bytes", "exif_rotated"),
         image_rows,
     ),
     Table(

@@ -16,6 +16,7 @@ from beam_pipelines.materialisation.images import (
     load_image,
     probe,
     source_folders_for,
+    to_rgb,
 )
 from beam_pipelines.records import RejectedError
 
@@ -80,7 +81,7 @@ def test_probe_and_decode_rejections():
         probe(b"not an image", "a.png", 10**6)
     assert err.value.info.check == "not_an_image"
     truncated = data[: len(data) // 2]
-    assert probe(truncated, "a.png", 10**6) == ("PNG", 100, 100)  # the header is intact
+    assert probe(truncated, "a.png", 10**6) == ("PNG", 100, 100, 1)  # the header is intact
     with pytest.raises(RejectedError) as err:
         decode(truncated, "a.png", rgb=False)
     assert (err.value.info.stage, err.value.info.check) == ("decode_image", "image_unreadable")
@@ -89,7 +90,7 @@ def test_probe_and_decode_rejections():
 def test_decode_converts_to_rgb_without_exif_transpose():
     buf = io.BytesIO()
     Image.new("L", (7, 3), 128).save(buf, format="PNG")
-    assert probe(buf.getvalue(), "g.png", 10**6) == ("PNG", 7, 3)
+    assert probe(buf.getvalue(), "g.png", 10**6) == ("PNG", 7, 3, 1)
     assert decode(buf.getvalue(), "g.png", rgb=True).mode == "RGB"
     assert decode(buf.getvalue(), "g.png", rgb=False) is None
 
@@ -205,3 +206,30 @@ def test_source_folders_are_matched_by_name_longest_first():
     assert source_folders_for("geo170k_extracted_full", folders) == ["images/Geo170K", "images/Geo"]
     assert source_folders_for("CLEVR_math_en_20240402_extracted", folders) == ["images/CLEVR-Math"]
     assert source_folders_for("", folders) == []
+
+
+SIXTEEN_BIT = np.tile(np.linspace(0, 65535, 64), (8, 1)).astype(np.uint16)
+
+
+def test_a_sixteen_bit_png_is_scaled_not_clipped():
+    buf = io.BytesIO()
+    Image.fromarray(SIXTEEN_BIT).save(buf, format="PNG")
+    assert Image.open(io.BytesIO(buf.getvalue())).mode == "I;16"
+    rgb = decode(buf.getvalue(), "g.png", rgb=True)
+    assert rgb.mode == "RGB" and np.array_equal(np.asarray(rgb)[..., 0], (SIXTEEN_BIT >> 8).astype(np.uint8))
+
+
+def test_32_bit_greyscale_with_16_bit_values_is_scaled_and_8_bit_values_kept():
+    wide = to_rgb(Image.fromarray(SIXTEEN_BIT.astype(np.int32)))
+    assert np.array_equal(np.asarray(wide)[..., 1], (SIXTEEN_BIT >> 8).astype(np.uint8))
+    narrow = to_rgb(Image.fromarray((SIXTEEN_BIT >> 8).astype(np.int32)))
+    assert np.array_equal(np.asarray(narrow)[..., 2], (SIXTEEN_BIT >> 8).astype(np.uint8))
+
+
+@pytest.mark.parametrize(("fmt", "orientation"), [("JPEG", 6), ("PNG", 8), ("WEBP", 3), ("JPEG", 1)])
+def test_exif_orientation_is_read_from_the_header(fmt, orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (9, 9, 9)).save(buf, format=fmt, exif=exif)
+    assert probe(buf.getvalue(), "a", 10**6) == (fmt, 40, 30, orientation)

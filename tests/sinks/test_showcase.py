@@ -12,7 +12,7 @@ from beam_pipelines.sinks.showcase import PREVIEW_ACCEPTED, Showcase
 def _samples(n: int) -> list[Sample]:
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 10, 10)).save(buf, format="PNG")
-    image = LoadedImage("a.png", "/r/a.png", "as_written", EncodedImage(buf.getvalue(), "png", 40, 30), "PNG", None)
+    image = LoadedImage("a.png", "/r/a.png", "as_written", EncodedImage(buf.getvalue(), "png", 40, 30), "PNG")
     base = Sample("", "vgr", "", Provenance("f", 0, "c"), ("a.png",), "q", "a", images=(image,))
     return [dataclasses.replace(base, sample_id=f"vgr-{i}", provenance=Provenance("f", i, "c")) for i in range(n)]
 

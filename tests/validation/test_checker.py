@@ -70,7 +70,7 @@ def vpb(steps=("a", "b"), labels=(1, -1)) -> dict:
     }
 
 
-# expectation name -> (source, record, image (width, height, format), box units)
+# expectation name -> (source, record, image (width, height, format[, EXIF orientation]), box units)
 CASES = {
     "regions_per_sample": ("vgr", vgr(" ".join([BOX] * 65) + " Final answer: 1"), None, "normalized"),
     "has_regions": ("vgr", vgr("<think> no boxes </think> Final answer: 3"), None, "normalized"),
@@ -101,6 +101,7 @@ CASES = {
     "image_min_side": ("vgr", vgr(), (100, 10, "JPEG"), "normalized"),
     "image_aspect_ratio": ("visualprm", conv(), (2100, 100, "PNG"), "normalized"),
     "image_format": ("visualprm", conv(), (100, 80, "PCX"), "normalized"),
+    "no_exif_rotation": ("vgr", vgr(), (100, 80, "JPEG", 6), "normalized"),
     "turn_alternation": ("visualprm", conv(system=False), None, "normalized"),
     "question_template": ("visualprm", conv(first="Find m. Step zero."), None, "normalized"),
     "no_text_before_question": (
@@ -136,10 +137,10 @@ FACTS = {
 
 
 def sample_of(source: str, record: dict, image=None, facts=None) -> Sample:
-    width, height, fmt = image or (100, 80, "JPEG")
+    width, height, fmt, orientation = (*(image or (100, 80, "JPEG")), 1)[:4]
     sample = PARSERS[source](record, PROV)
     encoded = EncodedImage(b"\xff" * 10, "jpg", width, height)
-    images = (LoadedImage("a", "/r/a", "as_written", encoded, fmt),)
+    images = (LoadedImage("a", "/r/a", "as_written", encoded, fmt, orientation),)
     return replace(sample, images=images, facts={**sample.facts, **(facts or {})})
 
 

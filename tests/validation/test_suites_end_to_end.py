@@ -20,9 +20,11 @@ for _name, (_source, _record, _image, _units) in sorted(CASES.items()):
 
 
 def _write_image(path: Path, spec) -> None:
-    width, height, fmt = spec or (100, 80, "JPEG")
+    width, height, fmt, orientation = (*(spec or (100, 80, "JPEG")), 1)[:4]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (width, height), (120, 60, 30)).save(path, format=fmt)
+    Image.new("RGB", (width, height), (120, 60, 30)).save(path, format=fmt, **({"exif": exif} if fmt != "PCX" else {}))
 
 
 @pytest.mark.parametrize(("source", "units"), sorted(GROUPS))
