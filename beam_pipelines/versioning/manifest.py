@@ -30,6 +30,7 @@ MANIFEST = "manifest.json"
 DATA_DIRS = tuple(folder for folder, _ in FOLDERS.values())
 DATASET_KINDS = ("parquet_samples", "parquet_regions", "webdataset", "index")
 _VERSION = re.compile(r"^v(\d{6})$")
+_REWRITE = re.compile(r"^v\d{6,}-rewrite-(v\d{6,}-.+)$")
 
 
 def version_name(number: int) -> str:
@@ -43,10 +44,12 @@ def version_number(name: str) -> int:
     return int(match.group(1))
 
 
-def unit_body(unit: str) -> str:
-    """A unit's name without its version (and without the marks of earlier rewrites)."""
-    body = unit.split("-", 1)[1]
-    return body.removeprefix("rewrite-")
+def unit_origin(unit: str) -> str:
+    """The unit a (possibly rewritten) unit descends from: `v000001-A-00000` for `v000003-rewrite-v000001-A-00000`.
+    Origins are unique among a version's units (a rewrite replaces its source), so naming a rewrite after its
+    origin never lets two rewrites in one version collide, while names do not grow with every rewrite."""
+    match = _REWRITE.match(unit)
+    return match.group(1) if match else unit
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from beam_pipelines.versioning.manifest import (
     publish,
     read_manifest,
     read_pointer,
-    unit_body,
+    unit_origin,
     units_of,
 )
 from beam_pipelines.versioning.plan import VersionPlan
@@ -68,7 +68,7 @@ class ReadPublishedIds(beam.PTransform):
 
 
 def rewritten_name(version: str, unit: str) -> str:
-    return f"{version}-rewrite-{unit_body(unit)}"
+    return f"{version}-rewrite-{unit_origin(unit)}"
 
 
 def _rewrite(unit_and_ids: tuple[str, list[str]], plan: VersionPlan) -> Replacement:

@@ -173,6 +173,34 @@ def test_run_refresh_change_compact_gc(source, tmp_path):
         (source["inputs"] / "part-b.parquet").unlink(missing_ok=True)
 
 
+def test_drop_keeps_rewrites_of_one_file_grown_over_versions_apart(source, tmp_path):
+    """A file gained rows in two versions (two units of one chunk id), then lost a row from each: both units are
+    rewritten in one version under distinct names, and the result holds what a full run of the file holds."""
+    rows = pq.read_table(source["inputs"] / "part-a.parquet").slice(0, 5).to_pylist()
+    inputs, out, full = tmp_path / "in", tmp_path / "out", tmp_path / "full"
+    inputs.mkdir()
+
+    def argv(output: Path) -> list[str]:
+        return ["--source=vgr", f"--input={inputs}", f"--image_root={source['image_root']}", f"--output={output}"]
+
+    def upstream(*keep: int) -> None:
+        pq.write_table(pa.Table.from_pylist([rows[i] for i in keep]), inputs / "a.parquet")
+
+    upstream(0, 1, 2)
+    assert cli("run", *argv(out)) == 0
+    upstream(0, 1, 2, 3, 4)
+    assert cli("refresh", *argv(out)) == 0 and len(read_current(str(out)).units) == 2
+    upstream(1, 2, 4)
+    assert cli("refresh", *argv(out), "--on_removed=drop") == 0
+    assert report(out)["version"]["dropped"] == 2
+    manifest = read_current(str(out))
+    paths = [f.path for u in manifest.units for f in u.files]
+    assert len(paths) == len(set(paths)) and len([u for u in manifest.units if "-rewrite-" in u.name]) == 2
+    check_manifest(out)
+    assert cli("run", *argv(full)) == 0
+    assert dataset_ids(out) == dataset_ids(full) and len(dataset_ids(out)) == 3
+
+
 def _rows(out: Path) -> list[dict]:
     return [r for path in data_files(str(out)) for r in pq.read_table(path).to_pylist()]
 

@@ -13,7 +13,7 @@ from beam_pipelines.versioning.manifest import (
     FileEntry,
     Manifest,
     Unit,
-    unit_body,
+    unit_origin,
     units_of,
     version_name,
     version_number,
@@ -26,8 +26,12 @@ def test_version_names_sort_and_parse():
     assert sorted(version_name(n) for n in (10, 9, 100)) == ["v000009", "v000010", "v000100"]
     with pytest.raises(ValueError):
         version_number("7")
-    assert unit_body("v000002-rewrite-a-1f-00003") == "a-1f-00003"
-    assert rewritten_name("v000004", "v000002-rewrite-a-1f-00003") == "v000004-rewrite-a-1f-00003"
+    # a rewrite is named after the unit it descends from, so rewrites of units of different versions of one chunk
+    # (appended rows) stay apart, and names do not grow with every rewrite
+    assert unit_origin("v000002-rewrite-v000001-a-1f-00003") == "v000001-a-1f-00003"
+    assert rewritten_name("v000004", "v000002-rewrite-v000001-a-1f-00003") == "v000004-rewrite-v000001-a-1f-00003"
+    assert rewritten_name("v000003", "v000001-a-1f-00003") != rewritten_name("v000003", "v000002-a-1f-00003")
+    assert rewritten_name("v000003", "v000002-compact-00001") == "v000003-rewrite-v000002-compact-00001"
 
 
 def _info(kind: str, path: str, rows: int, unit: str) -> ShardInfo:
