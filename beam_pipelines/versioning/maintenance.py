@@ -52,7 +52,7 @@ def compaction_plan(output: str) -> VersionPlan:
     if parent is None:
         raise ValueError(f"{output}: no published version to compact")
     version = version_name(version_number(parent.version) + 1)
-    clean_leftovers(output, version, parent)
+    clean_leftovers(output, version)
     return VersionPlan(
         output=output,
         version=version,

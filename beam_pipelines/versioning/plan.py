@@ -4,7 +4,8 @@
 files must be read again (new or changed), which are unchanged (not read at all) and which went away. It also
 removes what a crashed earlier attempt at the same version left behind, so a re-run starts clean: files are
 named after the version that writes them and the pointer still names the last published one, so these are exactly
-the files named after the next version.
+the files named after the next version. Nothing else in the output folder is touched, and nothing at all when
+the launch fails on its options or inputs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from beam_pipelines.versioning.manifest import (
 )
 
 ON_REMOVED = ("keep", "drop")
-LEGACY_PARTS = ("parquet", "webdataset", "rejected", "index", "validation", "preview", "report.json", VERSIONS)
 # Options that change what a sample's rows hold: a refresh must use the ones its dataset was built with.
 CONTENT_OPTIONS = (
     "source",
@@ -77,13 +77,9 @@ class VersionPlan:
         return self.parent.samples if self.parent is not None else 0
 
 
-def clean_leftovers(output: str, version: str, parent: Manifest | None) -> None:
-    """Remove what an unfinished attempt at `version` wrote (and, with no published version, any earlier
-    unversioned output: there is nothing there a reader may rely on)."""
-    if parent is None:
-        for part in (*LEGACY_PARTS, TMP_DIR):
-            remove_tree(join(output, part))
-        return
+def clean_leftovers(output: str, version: str) -> None:
+    """Remove what an unfinished attempt at `version` wrote: only files named after it (and the scratch folder),
+    never anything else that lies in the output folder."""
     remove_matching([join(output, *d.split("/"), f"{version}-*") for d in DATA_DIRS])
     remove_tree(join(output, VERSIONS, version))
     remove_tree(join(output, TMP_DIR))
@@ -120,13 +116,14 @@ def plan_version(options: VgrEtlOptions, command: str, list_inputs: bool = True,
                 f"{', '.join('--' + k for k in bad)} differ from the current version's ({parent.version}); "
                 "a refresh must produce the same rows: use `vgr-etl run` for a full rebuild"
             )
+    if list_inputs:  # a launch that fails on its inputs leaves the output untouched
+        files = sorted({f for pattern in o.input for f in expand_pattern(pattern)})
+        for pattern in o.label_reference or ():  # fail the launch, not the job
+            expand_pattern(pattern, "--label_reference")
     if clean:
-        clean_leftovers(o.output, version, parent)
+        clean_leftovers(o.output, version)
     if not list_inputs:
         return VersionPlan(files=None, **common)
-    files = sorted({f for pattern in o.input for f in expand_pattern(pattern)})
-    for pattern in o.label_reference or ():  # fail the launch, not the job
-        expand_pattern(pattern, "--label_reference")
     previous = {i["path"]: i for i in parent.inputs} if parent else {}
     inputs = tuple(fingerprint(f, previous.get(f)) for f in files)
     if command != "refresh" or parent is None:

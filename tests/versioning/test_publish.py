@@ -34,6 +34,22 @@ def test_a_run_above_the_reject_fraction_is_not_published(demo, tmp_path):
     assert read_current(str(out)).version == "v000002"
 
 
+def test_a_first_run_touches_only_its_own_files_and_a_failed_launch_nothing(demo, tmp_path):
+    out = tmp_path / "o"
+    mine = {"validation/my_notes.md": "notes", "index/keep.jsonl": "{}\n", "parquet/samples/other.parquet": "x"}
+    for rel, text in mine.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text)
+    (out / "parquet" / "samples" / "v000001-leftover-00000-000.parquet").write_text("an unfinished attempt")
+    argv = demo["visualprocessbench"].argv(str(out))
+    missing = [a if not a.endswith("test.jsonl") else str(tmp_path / "nope.jsonl") for a in argv]
+    assert run_cli(*missing) == 2
+    assert (out / "parquet" / "samples" / "v000001-leftover-00000-000.parquet").exists()
+    assert run_cli(*argv, "--max_reject_fraction=0.5") == 0
+    assert {rel: (out / rel).read_text() for rel in mine} == mine
+    assert not (out / "parquet" / "samples" / "v000001-leftover-00000-000.parquet").exists()
+
+
 def test_a_run_planned_before_another_publishes_fails_instead_of_publishing(demo, tmp_path):
     out = tmp_path / "o"
     argv = [*demo["visualprm"].argv(str(out)), "--max_reject_fraction=0.5", RUNNER]
