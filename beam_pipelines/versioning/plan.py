@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from beam_pipelines.materialisation.replay import PRESETS
 from beam_pipelines.options import VgrEtlOptions, config_of
 from beam_pipelines.sinks.shards import TMP_DIR, join, remove_matching, remove_tree
 from beam_pipelines.sources.readers import expand_pattern
@@ -85,8 +86,23 @@ def clean_leftovers(output: str, version: str) -> None:
     remove_tree(join(output, TMP_DIR))
 
 
+def _content_value(key: str, config: dict[str, Any]) -> Any:
+    """An option's value as it shapes the rows: the formats as a set, the replay frame resolved from the preset."""
+    value = config.get(key)
+    if key == "formats":
+        return sorted({f.strip() for f in str(value or "").split(",") if f.strip()})
+    if key == "replay_frame" and value is None and config.get("replay_preset") in PRESETS:
+        return PRESETS[config["replay_preset"]].frame
+    return value
+
+
 def incompatible_options(parent: Manifest, config: dict[str, Any]) -> list[str]:
-    return [k for k in CONTENT_OPTIONS if parent.options.get(k) != config.get(k)]
+    """`--option (current version: A, now: B)` for each content option that would change the rows."""
+    return [
+        f"--{k} (current version: {parent.options.get(k)!r}, now: {config.get(k)!r})"
+        for k in CONTENT_OPTIONS
+        if _content_value(k, parent.options) != _content_value(k, config)
+    ]
 
 
 def plan_version(options: VgrEtlOptions, command: str, list_inputs: bool = True, clean: bool = True) -> VersionPlan:
@@ -113,7 +129,7 @@ def plan_version(options: VgrEtlOptions, command: str, list_inputs: bool = True,
         bad = incompatible_options(parent, config_of(o))
         if bad:
             raise ValueError(
-                f"{', '.join('--' + k for k in bad)} differ from the current version's ({parent.version}); "
+                f"{'; '.join(bad)} differ from the current version's ({parent.version}); "
                 "a refresh must produce the same rows: use `vgr-etl run` for a full rebuild"
             )
     if list_inputs:  # a launch that fails on its inputs leaves the output untouched

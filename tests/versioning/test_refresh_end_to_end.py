@@ -199,6 +199,9 @@ def test_drop_keeps_rewrites_of_one_file_grown_over_versions_apart(source, tmp_p
     check_manifest(out)
     assert cli("run", *argv(full)) == 0
     assert dataset_ids(out) == dataset_ids(full) and len(dataset_ids(out)) == 3
+    assert cli("refresh", *argv(out), "--formats=webdataset, parquet", "--replay_frame=unpadded") == 0
+    assert report(out)["version"]["nothing_to_do"]
+    assert cli("refresh", *argv(out), "--box_units=pixels") == 2
 
 
 def _rows(out: Path) -> list[dict]:

@@ -18,6 +18,7 @@ from beam_pipelines.versioning.manifest import (
     version_name,
     version_number,
 )
+from beam_pipelines.versioning.plan import incompatible_options
 from beam_pipelines.versioning.transforms import rewritten_name
 
 
@@ -96,3 +97,14 @@ def test_compaction_packs_consecutive_small_units_and_leaves_full_ones():
     assert [[u.name for u in g] for g in groups] == [["v2-b", "v2-c"]]
     by_bytes = plan_groups([_unit("a", 1, 600), _unit("b", 1, 600), _unit("c", 1, 300)], 100, 1000)
     assert [[u.name for u in g] for g in by_bytes] == [["b", "c"]]
+
+
+def test_content_options_are_compared_as_they_shape_the_rows():
+    options = {"source": "vgr", "formats": "parquet,webdataset", "replay_preset": "vgr_llava_next_clip336"}
+    parent = Manifest("v000001", None, "run", "", "vgr", {**options, "box_units": "normalized"}, (), ())
+    same = {**parent.options, "formats": "webdataset, parquet", "replay_frame": "unpadded"}  # the preset's frame
+    assert incompatible_options(parent, same) == []
+    assert incompatible_options(parent, {**same, "box_units": "pixels", "replay_frame": "canvas"}) == [
+        "--box_units (current version: 'normalized', now: 'pixels')",
+        "--replay_frame (current version: None, now: 'canvas')",
+    ]
