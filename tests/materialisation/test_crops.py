@@ -28,7 +28,7 @@ def sample_with(image: Image.Image, fmt: str, boxes, units="normalized"):
     buf = io.BytesIO()
     image.save(buf, format=fmt)
     loaded = LoadedImage(
-        "a.png", "/r/a.png", "as_written", EncodedImage(buf.getvalue(), fmt.lower(), *image.size), fmt, image
+        "a.png", "/r/a.png", "as_written", EncodedImage(buf.getvalue(), fmt.lower(), *image.size), fmt, pixels=image
     )
     regions = tuple(
         Region(i, tuple(b), tuple(b) if units == "normalized" else None, False, None, "") for i, b in enumerate(boxes)
