@@ -194,8 +194,13 @@ def unknown_flags(argv: list[str]) -> list[str]:
     return [a.split("=", 1)[0] for a in unknown if a.startswith("--")]
 
 
+def split_formats(text: str | None) -> tuple[str, ...]:
+    """The names in a `--formats` value, as written (unchecked)."""
+    return tuple(f.strip() for f in (text or "").split(",") if f.strip())
+
+
 def formats_of(options: VgrEtlOptions) -> tuple[str, ...]:
-    names = tuple(f.strip() for f in (options.formats or "").split(",") if f.strip())
+    names = split_formats(options.formats)
     bad = [f for f in names if f not in FORMATS]
     if bad or not names:
         raise ValueError(f"--formats {options.formats!r}: expected a comma-separated subset of {', '.join(FORMATS)}")

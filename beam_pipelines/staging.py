@@ -228,24 +228,22 @@ class Member:
 
 
 def _tar_members(archive: Archive) -> Iterator[Member]:
-    """The members in stream order; raises CorruptArchive for damage that `tarfile` alone would not report."""
+    """The members in stream order; raises CorruptArchive for damage that `tarfile` alone would not report
+    (gzip's own checksum and decompression errors surface as they are, wherever the stream is read)."""
     with FileSystems.open(archive.parts[0], compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         compressed = archive.name.lower().endswith((".gz", ".tgz"))
         recorder = _Recorder(gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw)
-        try:
-            with tarfile.open(fileobj=recorder, mode="r|") as tf:
-                while (info := tf.next()) is not None:
-                    if info.isdir():
-                        yield Member(info.name, 0, is_dir=True)
-                    elif info.isfile():
-                        yield Member(info.name, info.size, open=lambda info=info: tf.extractfile(info))
-                    else:
-                        kind = "symlink" if info.issym() else "hard link" if info.islnk() else "special file"
-                        yield Member(info.name, info.size, reason=f"{kind} (only regular files are staged)")
-                    tf.members.clear()  # a streamed tar keeps every header it read: memory would grow with it
-                _check_tar_end(tf, recorder)
-        except (gzip.BadGzipFile, zlib.error) as exc:
-            raise CorruptArchive(f"{type(exc).__name__}: {exc}") from None
+        with tarfile.open(fileobj=recorder, mode="r|") as tf:
+            while (info := tf.next()) is not None:
+                if info.isdir():
+                    yield Member(info.name, 0, is_dir=True)
+                elif info.isfile():
+                    yield Member(info.name, info.size, open=lambda info=info: tf.extractfile(info))
+                else:
+                    kind = "symlink" if info.issym() else "hard link" if info.islnk() else "special file"
+                    yield Member(info.name, info.size, reason=f"{kind} (only regular files are staged)")
+                tf.members.clear()  # a streamed tar keeps every header it read: memory would grow with it
+            _check_tar_end(tf, recorder)
 
 
 def _zip_members(task: Task) -> Iterator[Member]:
@@ -316,13 +314,17 @@ def _copy(src: BinaryIO, dst) -> int:
     return total
 
 
+def _result(archive: str, errors: list[str]) -> dict[str, Any]:
+    """The per-archive report entry, empty but for its errors."""
+    return {"archive": archive, "written": 0, "skipped": 0, "bytes_written": 0, "refused": [], "errors": errors}
+
+
 def run_task(task: Task, dest: str) -> dict[str, Any]:
     """Unpack one task's members; return its counts, refusals and errors. A damaged zip member is an error entry
     and the next member is read; a damaged tar ends the task and what it wrote is removed (see the module doc)."""
     destination = Destination(dest)
-    result: dict[str, Any] = {"archive": task.archive.name, "skipped": 0}
-    refused: list[dict[str, str]] = []
-    errors: list[str] = []
+    result = _result(task.archive.name, [])
+    refused, errors = result["refused"], result["errors"]
     written: list[tuple[str, int]] = []
     members = _tar_members(task.archive) if task.archive.kind == "tar" else _zip_members(task)
     try:
@@ -342,23 +344,21 @@ def run_task(task: Task, dest: str) -> dict[str, Any]:
             try:
                 with member.open() as stream:
                     size = destination.write(path, stream)
-            except (zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, EOFError) as exc:
-                reason = f"{member.name}: {type(exc).__name__}: {exc}"
-                if task.archive.kind == "zip":
-                    errors.append(reason)
-                    continue
-                raise exc if isinstance(exc, EOFError) else CorruptArchive(reason) from None
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # zip members carry their own checksums
+                if task.archive.kind == "tar":
+                    raise
+                errors.append(f"{member.name}: {type(exc).__name__}: {exc}")
+                continue
             written.append((path, size))
-    except CorruptArchive as exc:
+    except (CorruptArchive, gzip.BadGzipFile, zlib.error) as exc:  # only a tar's stream raises these here
         destination.remove([path for path, _ in written])
-        errors.append(f"{exc}; the {len(written)} files written from it in this run were removed again")
+        damage = str(exc) if isinstance(exc, CorruptArchive) else f"{type(exc).__name__}: {exc}"
+        errors.append(f"{damage}; the {len(written)} files written from it in this run were removed again")
         written = []
     except Exception as exc:  # an archive that cannot be read to the end; what was written whole stays
         errors.append(f"{type(exc).__name__}: {exc}")
     result["written"] = len(written)
     result["bytes_written"] = sum(size for _, size in written)
-    result["refused"] = refused
-    result["errors"] = errors
     return result
 
 
@@ -369,16 +369,7 @@ def _plan(archives: list[Archive], workers: int) -> tuple[list[Task], list[dict[
         try:
             tasks.extend(plan_tasks(archive, workers))
         except Exception as exc:  # a missing split part, a file that is no zip: that archive fails, not the run
-            failed.append(
-                {
-                    "archive": archive.name,
-                    "written": 0,
-                    "skipped": 0,
-                    "bytes_written": 0,
-                    "refused": [],
-                    "errors": [f"{type(exc).__name__}: {exc}"],
-                }
-            )
+            failed.append(_result(archive.name, [f"{type(exc).__name__}: {exc}"]))
     return tasks, failed
 
 
@@ -405,15 +396,12 @@ def stage_images(patterns: list[str], dest: str, workers: int) -> dict[str, Any]
             results += list(pool.map(run_task, tasks, [dest] * len(tasks)))
     per_archive: dict[str, dict[str, Any]] = {}
     for r in sorted(results, key=lambda r: r["archive"]):
-        entry = per_archive.setdefault(
-            r["archive"], {"archive": r["archive"], "written": 0, "skipped": 0, "bytes_written": 0, "refused": []}
-        )
+        entry = per_archive.setdefault(r["archive"], _result(r["archive"], []))
         for key in ("written", "skipped", "bytes_written"):
             entry[key] += r[key]
         entry["refused"].extend(r["refused"])
-        if r["errors"]:
-            entry.setdefault("errors", []).extend(r["errors"])
-    archives_report = list(per_archive.values())
+        entry["errors"].extend(r["errors"])
+    archives_report = [{k: v for k, v in a.items() if k != "errors" or v} for a in per_archive.values()]
     return {
         "dest": dest,
         "archives": archives_report,

@@ -151,8 +151,7 @@ class ImageRoot:
         tried = []
         for rule, rel in candidates(path, source):
             if self.exists(rel):
-                self.check_inside(rel)
-                return rule, rel
+                return self._found(rule, rel)
             tried.append(rel)
         if source in SOURCE_FOLDER_SOURCES:
             found = self._in_source_folder(tried[0], subset)
@@ -168,8 +167,7 @@ class ImageRoot:
         named = source_folders_for(subset, self.folders())
         for folder in named:
             if self.exists(f"{folder}/{rel}"):
-                self.check_inside(f"{folder}/{rel}")
-                return "source_folder", f"{folder}/{rel}"
+                return self._found("source_folder", f"{folder}/{rel}")
         hits = [f"{f}/{rel}" for f in self.folders() if f not in named and self.exists(f"{f}/{rel}")]
         if len(hits) > 1:
             raise RejectedError(
@@ -178,10 +176,11 @@ class ImageRoot:
                 f"image {rel!r} is in {len(hits)} source folders ({', '.join(hits)}) and the annotation file's "
                 f"name {subset!r} names none of them",
             )
-        if hits:
-            self.check_inside(hits[0])
-            return "search_source_folders", hits[0]
-        return None
+        return self._found("search_source_folders", hits[0]) if hits else None
+
+    def _found(self, rule: str, rel: str) -> tuple[str, str]:
+        self.check_inside(rel)
+        return rule, rel
 
 
 def _comparable(name: str) -> str:
@@ -192,8 +191,8 @@ def source_folders_for(subset: str, folders: tuple[str, ...]) -> list[str]:
     """Folders whose name, compared in lower case without punctuation, starts the annotation file's name
     (`Geometry3K` for `geometry3k_en_20240402_extracted`, `CLEVR-Math` for `CLEVR_math_en_…`), longest first."""
     key = _comparable(subset)
-    named = [f for f in folders if (name := _comparable(f.rsplit("/", 1)[-1])) and key.startswith(name)]
-    return sorted(named, key=lambda f: (-len(_comparable(f.rsplit("/", 1)[-1])), f))
+    names = {f: _comparable(f.rsplit("/", 1)[-1]) for f in folders}
+    return sorted((f for f, name in names.items() if name and key.startswith(name)), key=lambda f: (-len(names[f]), f))
 
 
 def _gcs_folders(url: str) -> list[str]:

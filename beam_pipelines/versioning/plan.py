@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from beam_pipelines.materialisation.replay import PRESETS
-from beam_pipelines.options import VgrEtlOptions, config_of
+from beam_pipelines.options import VgrEtlOptions, config_of, split_formats
 from beam_pipelines.sinks.shards import TMP_DIR, join, remove_matching, remove_tree
 from beam_pipelines.sources.readers import expand_pattern
 from beam_pipelines.versioning.inputs import fingerprint, unchanged
@@ -90,7 +90,7 @@ def _content_value(key: str, config: dict[str, Any]) -> Any:
     """An option's value as it shapes the rows: the formats as a set, the replay frame resolved from the preset."""
     value = config.get(key)
     if key == "formats":
-        return sorted({f.strip() for f in str(value or "").split(",") if f.strip()})
+        return sorted(set(split_formats(value)))
     if key == "replay_frame" and value is None and config.get("replay_preset") in PRESETS:
         return PRESETS[config["replay_preset"]].frame
     return value
