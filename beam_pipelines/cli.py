@@ -20,14 +20,15 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
+from beam_pipelines.files import remove_tree, write_text
+from beam_pipelines.layout import DATASET_KINDS, PREVIEW_PAGE, VALIDATION_PAGE, OutputLayout, manifest_path
 from beam_pipelines.local_workers import local_runner
 from beam_pipelines.options import VgrEtlOptions, check_required, unknown_flags
 from beam_pipelines.pipeline import build_pipeline
-from beam_pipelines.sinks.shards import TMP_DIR, join, remove_tree, write_text
-from beam_pipelines.sinks.transforms import PREVIEW_PAGE, REPORT, VALIDATION_PAGE, read_report
+from beam_pipelines.sinks.transforms import read_report
 from beam_pipelines.stages import TIMING_NAMESPACE
 from beam_pipelines.versioning.maintenance import build_compaction, collect_garbage, compaction_plan, plan_groups
-from beam_pipelines.versioning.manifest import CURRENT, DATASET_KINDS, data_files, manifest_path
+from beam_pipelines.versioning.manifest import data_files
 from beam_pipelines.versioning.plan import VersionPlan, plan_version
 
 LOCAL_RUNNER = "FnApiRunner"  # the DirectRunner first tries to download the Prism binary
@@ -59,9 +60,10 @@ def launch_mode(options: VgrEtlOptions) -> str | None:
     return "flex" if flex else None
 
 
-def _write_report(output: str, report: dict[str, Any], folder: str | None) -> None:
-    for path in filter(None, (folder and f"{folder}/{REPORT}", REPORT)):
-        write_text(output, path, json.dumps(report, indent=2) + "\n")
+def _write_report(output: str, report: dict[str, Any], version: str | None) -> None:
+    layout = OutputLayout(output)
+    for path in filter(None, (version and layout.report(version), layout.report())):
+        write_text(path, json.dumps(report, indent=2) + "\n", layout.scratch)
 
 
 def _nothing_to_do(plan: VersionPlan, started: float) -> dict[str, Any]:
@@ -87,7 +89,7 @@ def _nothing_to_do(plan: VersionPlan, started: float) -> dict[str, Any]:
         "wall_time_s": round(time.time() - started, 3),
     }
     _write_report(plan.output, report, None)
-    remove_tree(join(plan.output, TMP_DIR))
+    remove_tree(plan.layout.scratch)
     return report
 
 
@@ -119,13 +121,13 @@ def run_pipeline(argv: list[str], command: str = "run") -> dict[str, Any] | None
     report["invariant_holds"] = (
         report["input_records"] == report["accepted"] + report["rejected"] + report["duplicates"]
     )
-    _write_report(o.output, report, plan.report_dir)
-    remove_tree(join(o.output, TMP_DIR))
+    _write_report(o.output, report, plan.version)
+    remove_tree(plan.layout.scratch)
     if not report["version"]["published"]:
         raise RunFailed(
             f"rejected {report['rejected']} of {report['input_records']} input records "
             f"({report['rejected'] / report['input_records']:.1%}), above --max_reject_fraction="
-            f"{o.max_reject_fraction}; {plan.version} not published (see {join(o.output, 'rejected')})",
+            f"{o.max_reject_fraction}; {plan.version} not published (see {plan.layout.path('rejected')})",
             report,
         )
     return report
@@ -150,10 +152,11 @@ def summary(report: dict[str, Any], output: str) -> str:
         )
     checks = ", ".join(f"{k}={v}" for k, v in report["rejected_by_check"].items()) or "none"
     state = "published" if v["published"] else "NOT published"
+    layout = OutputLayout(output)
     pointer = (
-        f"{join(output, CURRENT)} -> {manifest_path(v['version'])}"
+        f"{layout.current} -> {manifest_path(v['version'])}"
         if v["published"]
-        else f"{join(output, CURRENT)} unchanged (the previous version, if any, stays current)"
+        else f"{layout.current} unchanged (the previous version, if any, stays current)"
     )
     return (
         f"{report['config']['source']}: {report['input_records']} input records -> {report['accepted']} accepted, "
@@ -164,7 +167,7 @@ def summary(report: dict[str, Any], output: str) -> str:
         f"{report['removed']} removed ({v['on_removed']}: {v['dropped']} dropped); "
         f"dataset {v['dataset']['samples']} samples in {v['dataset']['units']} units\n"
         f"  manifest: {pointer}\n"
-        f"  report:  {join(output, REPORT)}, {join(output, VALIDATION_PAGE)}, {join(output, PREVIEW_PAGE)}"
+        f"  report:  {layout.report()}, {layout.page(VALIDATION_PAGE)}, {layout.page(PREVIEW_PAGE)}"
     )
 
 
@@ -230,7 +233,7 @@ def _compact_command(argv: list[str]) -> int:
         pipeline = beam.Pipeline(options=options)
         build_compaction(pipeline, plan, groups)
         pipeline.run().wait_until_finish()
-        remove_tree(join(o.output, TMP_DIR))
+        remove_tree(plan.layout.scratch)
         report = read_report(o.output)
     except Exception as exc:
         return _fail("compact", exc)

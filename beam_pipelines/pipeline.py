@@ -25,6 +25,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 
+from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings
 from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, DecodeImages, LoadImages
@@ -62,7 +63,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
     o = options.view_as(VgrEtlOptions)
     plan = plan or plan_version(options, "run", list_inputs=False, clean=False)
     formats = formats_of(o)
-    target = ShardTarget(o.output, ShardLimits(o.shard_max_samples, o.shard_max_bytes), plan.version)
+    target = ShardTarget(OutputLayout(o.output), ShardLimits(o.shard_max_samples, o.shard_max_bytes), plan.version)
     crop_settings = CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)
     replay_config = replay.preset(o.replay_preset, o.replay_frame)
     suites = load_suites(o.expectations)
@@ -123,6 +124,6 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         ids["removed"] | "RewriteRemoved" >> RewriteRemoved(plan) if drop else p | "NoRewrites" >> beam.Create([])
     )
     report = {"counts": counts, "shards": infos, "outcomes": outcomes} | "WriteReport" >> WriteReport(
-        o.output, plan.report_dir, config, expectations
+        o.output, plan.version, config, expectations
     )
     _ = report | "PublishVersion" >> PublishVersion(plan, config_of(o), infos, replacements)

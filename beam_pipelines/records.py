@@ -16,12 +16,14 @@ SOURCES = ("vgr", "visualprm", "visualprm_raw", "visualprocessbench")
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a record came from. `row` is 0-based within the file (or zip member)."""
+    """Where a record came from. `row` is 0-based within the file (or zip member); `offset` is its row offset within
+    its chunk, which names the output part it starts."""
 
     input_file: str
     row: int
     chunk_id: str
     member: str | None = None
+    offset: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"input_file": self.input_file, "row": self.row}

@@ -27,7 +27,6 @@ import multiprocessing
 import os
 import re
 import tarfile
-import uuid
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from typing import Any, BinaryIO
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from beam_pipelines.files import AtomicFile
 from beam_pipelines.materialisation.images import check_relative
 from beam_pipelines.records import RejectedError
 
@@ -284,34 +284,16 @@ class Destination:
             FileSystems.delete(paths)
 
     def write(self, path: str, stream: BinaryIO) -> int:
-        if not self.local:
-            out = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
-            try:
-                written = _copy(stream, out)
-            except BaseException:  # closing commits what was sent: take the object away again
-                out.close()
-                FileSystems.delete([path])
-                raise
-            out.close()  # commits the upload: the object appears whole or not at all
-            return written
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.partial")
+        """Copy `stream` to `path`, which appears whole or not at all (`files.AtomicFile`)."""
+        out = AtomicFile(path, digest=False)
         try:
-            with open(temp, "wb") as out:
-                written = _copy(stream, out)
-            os.replace(temp, path)
-        finally:
-            if os.path.exists(temp):
-                os.remove(temp)
-        return written
-
-
-def _copy(src: BinaryIO, dst) -> int:
-    total = 0
-    while block := src.read(BLOCK):
-        dst.write(block)
-        total += len(block)
-    return total
+            while block := stream.read(BLOCK):
+                out.write(block)
+        except BaseException:
+            out.abort()
+            raise
+        out.commit()
+        return out.size
 
 
 def _result(archive: str, errors: list[str]) -> dict[str, Any]:

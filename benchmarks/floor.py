@@ -17,13 +17,15 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
+from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation import images, replay
 from beam_pipelines.materialisation.crops import CropSettings
 from beam_pipelines.materialisation.transforms import _CropFn, _DecodeFn, _LoadImagesFn, _ReplayFn
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.records import Duplicate, Outcome, Provenance, RejectedError, Sample
+from beam_pipelines.sinks.dead_letters import DeadLetterWriterFn
 from beam_pipelines.sinks.parquet import IndexShardWriterFn, ParquetShardWriterFn
-from beam_pipelines.sinks.shards import DeadLetterWriterFn, ShardLimits, ShardTarget
+from beam_pipelines.sinks.shards import ShardLimits, ShardTarget
 from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
 from beam_pipelines.sources import parse_raw, raw_rejection
 from beam_pipelines.sources.readers import expand_pattern, list_units, plan_chunks, read_chunk
@@ -88,7 +90,7 @@ def run_floor(source: str, input_path: str, image_root: str, output: str, shard:
     outcomes: Iterable[Any] = _parsed(source, input_path, shard)
     for stage in stages:
         outcomes = _driven(stage, outcomes)
-    target = ShardTarget(output, ShardLimits(shard, o.shard_max_bytes), "v000001")
+    target = ShardTarget(OutputLayout(output), ShardLimits(shard, o.shard_max_bytes), "v000001")
     writers = [kind(target) for kind in WRITERS]
     for writer in writers:
         writer.setup()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from beam_pipelines.files import WrittenFile
 from beam_pipelines.records import Sample
 from beam_pipelines.sinks.schema import INDEX_SCHEMA, REGION_SCHEMA, SAMPLE_SCHEMA, index_row, region_rows, sample_row
-from beam_pipelines.sinks.shards import AtomicFile, ChunkWriterFn, ShardInfo, join
+from beam_pipelines.sinks.shards import ChunkWriterFn, ShardTarget
 
 ROW_GROUP = 64
 
@@ -19,8 +20,9 @@ ROW_GROUP = 64
 class _Table:
     """One Parquet file being written: buffered rows flushed as row groups into an atomic file."""
 
-    def __init__(self, output: str, final: str, schema: pa.Schema, kind: str, unit: str):
-        self.file = AtomicFile(output, final)
+    def __init__(self, target: ShardTarget, kind: str, name: str, schema: pa.Schema, unit: str):
+        self.target = target
+        self.file = target.open(kind, name)
         self.schema = schema
         self.kind, self.unit = kind, unit
         self.writer = pq.ParquetWriter(self.file, schema, compression="snappy")
@@ -38,26 +40,25 @@ class _Table:
             self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
             self.rows = []
 
-    def commit(self) -> ShardInfo | None:
+    def commit(self) -> WrittenFile | None:
         self.flush()
         self.writer.close()
         if not self.count:
             self.file.abort()
             return None
         self.file.commit()
-        return self.file.info(self.kind, self.count, self.unit)
+        return self.target.written(self.file, self.kind, self.count, self.unit)
 
 
 class ParquetShardWriterFn(ChunkWriterFn):
     kind = "parquet"
 
-    def _table(self, folder: str, name: str, schema: pa.Schema) -> _Table:
-        final = join(self.output, *folder.split("/"), f"{name}.parquet")
-        return _Table(self.output, final, schema, folder.replace("/", "_"), self.unit)
+    def _table(self, kind: str, name: str, schema: pa.Schema) -> _Table:
+        return _Table(self.target, kind, name, schema, self.unit)
 
     def open_shard(self, name: str) -> None:
-        self._samples = self._table("parquet/samples", name, SAMPLE_SCHEMA)
-        self._regions = self._table("parquet/regions", name, REGION_SCHEMA)
+        self._samples = self._table("parquet_samples", name, SAMPLE_SCHEMA)
+        self._regions = self._table("parquet_regions", name, REGION_SCHEMA)
 
     def write(self, element: Sample) -> None:
         self._samples.add([sample_row(element)])

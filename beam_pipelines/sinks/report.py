@@ -13,9 +13,10 @@ from typing import Any
 
 import apache_beam as beam
 
+from beam_pipelines.files import WrittenFile
+from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation.replay import BASELINE_TOKENS
 from beam_pipelines.records import Duplicate, Rejection, Sample
-from beam_pipelines.sinks.shards import ShardInfo
 
 
 def outcome_stats(outcome: Sample | Rejection | Duplicate) -> dict[str, int]:
@@ -144,7 +145,11 @@ def expectation_results(stats: dict[str, int], infos: dict[str, dict[str, str]])
 
 
 def build_report(
-    stats: dict[str, int], shards: list[ShardInfo], config: dict[str, Any], expectations: dict[str, dict[str, str]]
+    stats: dict[str, int],
+    shards: list[WrittenFile],
+    layout: OutputLayout,
+    config: dict[str, Any],
+    expectations: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
     accepted, rejected, duplicates = (stats.get(k, 0) for k in ("accepted", "rejected", "duplicates"))
     per_source = _nested(stats, "source/")
@@ -177,6 +182,6 @@ def build_report(
         "grounding": grounding(stats),
         "replay_preset": json.loads(config["replay_preset_json"]) if config.get("replay_preset_json") else None,
         "shards": dict(sorted(files.items())),
-        "shard_files": sorted(s.path for s in shards),
+        "shard_files": sorted(layout.path(s.path) for s in shards),
         "config": config,
     }

@@ -6,28 +6,16 @@ import json
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
-from beam_pipelines.records import Rejection
+from beam_pipelines.files import WrittenFile, read_text, write_text
+from beam_pipelines.layout import PREVIEW_PAGE, VALIDATION_PAGE, OutputLayout
+from beam_pipelines.sinks.dead_letters import DeadLetterWriterFn, write_error_records
 from beam_pipelines.sinks.pages import preview_page, validation_page
 from beam_pipelines.sinks.parquet import IndexShardWriterFn, ParquetShardWriterFn
 from beam_pipelines.sinks.report import MergeCounts, build_report, outcome_stats
-from beam_pipelines.sinks.schema import rejection_line
-from beam_pipelines.sinks.shards import (
-    AtomicFile,
-    ChunkWriterFn,
-    DeadLetterWriterFn,
-    ShardInfo,
-    ShardTarget,
-    join,
-    write_text,
-)
+from beam_pipelines.sinks.shards import ChunkWriterFn, ShardTarget
 from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
-
-REPORT = "report.json"
-VALIDATION_PAGE = "validation/index.html"
-PREVIEW_PAGE = "preview/index.html"
 
 
 class _WriteShards(beam.PTransform):
@@ -65,17 +53,6 @@ class WriteDeadLetters(_WriteShards):
     writer = DeadLetterWriterFn
 
 
-def _write_errors(chunk_and_rejections: tuple[str, list[Rejection]], target: ShardTarget) -> ShardInfo:
-    chunk, rejections = chunk_and_rejections
-    ordered = sorted(rejections, key=lambda r: r.provenance.sort_key())
-    unit = target.unit(chunk)
-    f = AtomicFile(target.output, join(target.output, "rejected", f"{unit}-errors.jsonl"))
-    for rejection in ordered:
-        f.write(rejection_line(rejection).encode("utf-8") + b"\n")
-    f.commit()
-    return f.info("rejected", len(ordered), unit)
-
-
 class WriteErrorRecords(beam.PTransform):
     """The error handler's consumer: records that raised unexpectedly, as `rejected/<unit>-errors.jsonl`.
 
@@ -92,20 +69,21 @@ class WriteErrorRecords(beam.PTransform):
             rejections
             | "ByChunk" >> beam.Map(lambda r: (r.provenance.chunk_id, r))
             | "GroupByChunk" >> beam.GroupByKey()
-            | "WriteErrors" >> beam.Map(_write_errors, self.target)
+            | "WriteErrors" >> beam.Map(write_error_records, self.target)
         )
         return infos, rejections | "CountErrors" >> CountOutcomes()
 
 
-def _write_report(_: Any, stats, shards: list[ShardInfo], showcase, output: str, folder: str, config, expectations):
-    report = build_report(stats, shards, config, expectations)
+def _write_report(_: Any, stats, shards: list[WrittenFile], showcase, output: str, version: str, config, expectations):
+    layout = OutputLayout(output)
+    report = build_report(stats, shards, layout, config, expectations)
     pages = {
         VALIDATION_PAGE: validation_page(report, showcase["examples"]),
         PREVIEW_PAGE: preview_page(report, showcase),
     }
-    for path, text in pages.items():
-        write_text(output, f"{folder}/{path}", text)
-        write_text(output, path, text)
+    for page, text in pages.items():
+        write_text(layout.page(page, version), text, layout.scratch)
+        write_text(layout.page(page), text, layout.scratch)
     yield report
 
 
@@ -126,9 +104,9 @@ class WriteReport(beam.PTransform):
     complete and write.
     """
 
-    def __init__(self, output: str, folder: str, config: dict[str, Any], expectations: dict[str, dict[str, str]]):
+    def __init__(self, output: str, version: str, config: dict[str, Any], expectations: dict[str, dict[str, str]]):
         super().__init__()
-        self.output, self.folder, self.config, self.expectations = output, folder, config, expectations
+        self.output, self.version, self.config, self.expectations = output, version, config, expectations
 
     def expand(self, inputs):
         merged = inputs["counts"] | "MergeAll" >> beam.CombineGlobally(MergeCounts())
@@ -144,7 +122,7 @@ class WriteReport(beam.PTransform):
                 beam.pvalue.AsSingleton(shard_list),
                 beam.pvalue.AsSingleton(showcase),
                 self.output,
-                self.folder,
+                self.version,
                 self.config,
                 self.expectations,
             )
@@ -152,5 +130,4 @@ class WriteReport(beam.PTransform):
 
 
 def read_report(output: str) -> dict[str, Any]:
-    with FileSystems.open(join(output, REPORT)) as f:
-        return json.loads(f.read())
+    return json.loads(read_text(OutputLayout(output).report()))

@@ -1,4 +1,4 @@
-"""`webdataset/<version>-<chunk>-<part>.tar`: one WebDataset sample per accepted sample, key = sample_id.
+"""`webdataset/<unit>-<part>.tar`: one WebDataset sample per accepted sample, key = sample_id.
 
 Members: `<key>.image.<ext>` (the original image bytes; further images as `image1.<ext>`, ...),
 `<key>.json` (the record without bytes), `<key>.rNNN.<ext>` per region crop, `<key>.rNNN.replay_idx.npy`
@@ -16,7 +16,7 @@ import tarfile
 from beam_pipelines.materialisation.replay import npy_bytes
 from beam_pipelines.records import Sample
 from beam_pipelines.sinks.schema import crop_name, record_fields, to_json
-from beam_pipelines.sinks.shards import AtomicFile, ChunkWriterFn, join
+from beam_pipelines.sinks.shards import ChunkWriterFn
 
 REPLAY_JSON_FIELDS = (
     "anyres_best_resolution",
@@ -57,7 +57,7 @@ class WebDatasetShardWriterFn(ChunkWriterFn):
     kind = "webdataset"
 
     def open_shard(self, name: str) -> None:
-        self._file = AtomicFile(self.output, join(self.output, "webdataset", f"{name}.tar"))
+        self._file = self.target.open(self.kind, name)
         self._tar = tarfile.open(fileobj=self._file, mode="w")  # noqa: SIM115 (closed in close_shard)
 
     def write(self, element: Sample) -> None:
@@ -71,4 +71,4 @@ class WebDatasetShardWriterFn(ChunkWriterFn):
     def close_shard(self):
         self._tar.close()
         self._file.commit()
-        yield self._file.info(self.kind, self._rows, self.unit)
+        yield self.target.written(self._file, self.kind, self._rows, self.unit)

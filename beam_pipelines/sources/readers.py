@@ -343,7 +343,7 @@ def read_chunk(chunk: Chunk) -> Iterator[RawRecord]:
     unit = chunk.unit
 
     def provenance(row: int) -> Provenance:
-        return Provenance(unit.path, row, chunk.chunk_id, unit.member)
+        return Provenance(unit.path, row, chunk.chunk_id, unit.member, row - chunk.first_row)
 
     if unit.kind == "parquet":
         with _open(unit.path) as f:

@@ -15,15 +15,13 @@ import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
-from beam_pipelines.sinks.shards import join, remove_tree
+from beam_pipelines.files import remove_tree
+from beam_pipelines.layout import OutputLayout
 from beam_pipelines.versioning.manifest import (
-    DATA_DIRS,
-    VERSIONS,
     Manifest,
     Unit,
     read_current,
     read_manifest,
-    relative,
     version_name,
     version_number,
 )
@@ -116,20 +114,21 @@ def collect_garbage(output: str, keep: int) -> dict[str, Any]:
     kept = _version_chain(output, current, keep)
     names = {m.version for m in kept}
     listed = {f.path for m in kept for f in (*m.rejected, *(f for u in m.units for f in u.files))}
+    layout = OutputLayout(output)
     removed_files, freed = 0, 0
-    for folder in DATA_DIRS:
-        for path, size in _listed(join(output, *folder.split("/"), "*")):
-            if relative(output, path) not in listed:
+    for folder in layout.data_folders:
+        for path, size in _listed(layout.path(f"{folder}/*")):
+            if layout.relative(path) not in listed:
                 FileSystems.delete([path])
                 removed_files += 1
                 freed += size
     removed_versions = []
-    for path, _ in _listed(join(output, VERSIONS, "**")):
-        name = relative(output, path).split("/")[1]
+    for path, _ in _listed(layout.versions + "/**"):
+        name = layout.relative(path).split("/")[1]
         if name not in names and name not in removed_versions:
             removed_versions.append(name)
     for name in removed_versions:
-        remove_tree(join(output, VERSIONS, name))
+        remove_tree(layout.version_dir(name))
     return {
         "kept_versions": [m.version for m in kept],
         "removed_versions": sorted(removed_versions),

@@ -1,34 +1,22 @@
-"""The versioned output dataset: names, the manifest of a version, and the pointer to the current one.
-
-    <output>/current.json                    {"version": "v000003", "manifest": "versions/v000003/manifest.json"}
-    <output>/versions/<version>/manifest.json every file of the dataset as of that version, inputs, options
-    <output>/versions/<version>/report.json   that run's report (and validation/, preview/)
-    <output>/{parquet/samples,parquet/regions,webdataset,index,rejected}/<version>-<chunk>-<part>.<ext>
+"""The versioned output dataset: the manifest of a version, and the pointer to the current one.
 
 Data files are immutable: a file is written once, under a name that starts with the version that wrote it, and a
-later version either lists it again or not. A *unit* is what one input chunk (or one compaction group) produced in
-one version: its samples, regions, tar and index files share the name `<unit>-<part>`. The pointer is written last,
-in one atomic step, so readers that start from it always see a whole version (the layout Delta Lake and Iceberg use
-for the same reason: listing a directory cannot tell a finished file set from a half-written one).
+later version either lists it again or not (`layout` has the paths). The pointer is written last, in one atomic
+step, so readers that start from it always see a whole version (the layout Delta Lake and Iceberg use for the same
+reason: listing a directory cannot tell a finished file set from a half-written one).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
-from beam_pipelines.sinks.shards import FOLDERS, ShardInfo, join, write_text
+from beam_pipelines.files import WrittenFile, exists, read_text, write_text
+from beam_pipelines.layout import DATASET_KINDS, OutputLayout, manifest_path, part_order
 
 FORMAT = 1
-CURRENT = "current.json"
-VERSIONS = "versions"
-MANIFEST = "manifest.json"
-DATA_DIRS = tuple(folder for folder, _ in FOLDERS.values())
-DATASET_KINDS = ("parquet_samples", "parquet_regions", "webdataset", "index")
 _VERSION = re.compile(r"^v(\d{6})$")
 _REWRITE = re.compile(r"^v\d{6,}-rewrite-(v\d{6,}-.+)$")
 
@@ -53,28 +41,13 @@ def unit_origin(unit: str) -> str:
 
 
 @dataclass(frozen=True)
-class FileEntry:
-    """One data file of a version, relative to the output root, with what a reader needs to trust it."""
-
-    kind: str
-    path: str
-    rows: int
-    bytes: int
-    sha256: str
-
-    @classmethod
-    def of(cls, output: str, info: ShardInfo) -> FileEntry:
-        return cls(info.kind, relative(output, info.path), info.rows, info.bytes, info.sha256)
-
-
-@dataclass(frozen=True)
 class Unit:
     name: str
     samples: int
-    files: tuple[FileEntry, ...]
+    files: tuple[WrittenFile, ...]
 
-    def of_kind(self, kind: str) -> list[FileEntry]:
-        return sorted((f for f in self.files if f.kind == kind), key=lambda f: f.path)
+    def of_kind(self, kind: str) -> list[WrittenFile]:
+        return sorted((f for f in self.files if f.kind == kind), key=lambda f: part_order(f.path))
 
     @property
     def bytes(self) -> int:
@@ -92,7 +65,7 @@ class Manifest:
     options: dict[str, Any]
     inputs: tuple[dict[str, Any], ...]
     units: tuple[Unit, ...]
-    rejected: tuple[FileEntry, ...] = ()
+    rejected: tuple[WrittenFile, ...] = ()
     counts: dict[str, int] = field(default_factory=dict)
     report: str | None = None
 
@@ -100,11 +73,26 @@ class Manifest:
     def samples(self) -> int:
         return sum(u.samples for u in self.units)
 
-    def files(self, kind: str) -> list[FileEntry]:
+    def files(self, kind: str) -> list[WrittenFile]:
         return [f for u in self.units for f in u.of_kind(kind)]
 
     def to_json(self) -> str:
-        body = {"format": FORMAT, **asdict(self)}
+        body = {
+            "format": FORMAT,
+            "version": self.version,
+            "parent": self.parent,
+            "command": self.command,
+            "created_at": self.created_at,
+            "source": self.source,
+            "options": self.options,
+            "inputs": list(self.inputs),
+            "units": [
+                {"name": u.name, "samples": u.samples, "files": [f.to_json() for f in u.files]} for u in self.units
+            ],
+            "rejected": [f.to_json() for f in self.rejected],
+            "counts": self.counts,
+            "report": self.report,
+        }
         return json.dumps(body, indent=1, sort_keys=False) + "\n"
 
     @classmethod
@@ -113,26 +101,20 @@ class Manifest:
         if body.pop("format", None) != FORMAT:
             raise ValueError("unsupported manifest format")
         body["inputs"] = tuple(body["inputs"])
-        body["rejected"] = tuple(FileEntry(**f) for f in body["rejected"])
+        body["rejected"] = tuple(WrittenFile(**f) for f in body["rejected"])
         body["units"] = tuple(
-            Unit(u["name"], u["samples"], tuple(FileEntry(**f) for f in u["files"])) for u in body["units"]
+            Unit(u["name"], u["samples"], tuple(WrittenFile(**f, unit=u["name"]) for f in u["files"]))
+            for u in body["units"]
         )
         return cls(**body)
 
 
-def relative(output: str, path: str) -> str:
-    base = output.rstrip("/") + "/"
-    if not path.startswith(base):
-        raise ValueError(f"{path} is not under {output}")
-    return path[len(base) :]
-
-
-def units_of(output: str, infos: list[ShardInfo]) -> list[Unit]:
+def units_of(infos: list[WrittenFile]) -> list[Unit]:
     """Group the files one run wrote into units (rejected files are the version's, not a unit's)."""
-    grouped: dict[str, list[FileEntry]] = {}
+    grouped: dict[str, list[WrittenFile]] = {}
     for info in infos:
         if info.kind in DATASET_KINDS:
-            grouped.setdefault(info.unit, []).append(FileEntry.of(output, info))
+            grouped.setdefault(info.unit, []).append(info)
     units = []
     for name, files in sorted(grouped.items()):
         samples = sum(f.rows for f in files if f.kind == "index")
@@ -140,24 +122,15 @@ def units_of(output: str, infos: list[ShardInfo]) -> list[Unit]:
     return units
 
 
-def _read_text(path: str) -> str:
-    with FileSystems.open(path) as f:
-        return f.read().decode("utf-8")
-
-
-def manifest_path(version: str) -> str:
-    return f"{VERSIONS}/{version}/{MANIFEST}"
-
-
 def read_pointer(output: str) -> dict[str, str] | None:
-    path = join(output, CURRENT)
-    if not FileSystems.exists(path):
+    path = OutputLayout(output).current
+    if not exists(path):
         return None
-    return json.loads(_read_text(path))
+    return json.loads(read_text(path))
 
 
 def read_manifest(output: str, version: str) -> Manifest:
-    return Manifest.from_json(_read_text(join(output, manifest_path(version))))
+    return Manifest.from_json(read_text(OutputLayout(output).manifest(version)))
 
 
 def read_current(output: str) -> Manifest | None:
@@ -168,9 +141,10 @@ def read_current(output: str) -> Manifest | None:
 
 def publish(output: str, manifest: Manifest) -> None:
     """Write the version's manifest, then switch the pointer to it: the last write of a run."""
-    write_text(output, manifest_path(manifest.version), manifest.to_json())
+    layout = OutputLayout(output)
+    write_text(layout.manifest(manifest.version), manifest.to_json(), layout.scratch)
     pointer = {"version": manifest.version, "manifest": manifest_path(manifest.version)}
-    write_text(output, CURRENT, json.dumps(pointer) + "\n")
+    write_text(layout.current, json.dumps(pointer) + "\n", layout.scratch)
 
 
 def data_files(output: str, kind: str = "parquet_samples") -> list[str]:
@@ -181,6 +155,7 @@ def data_files(output: str, kind: str = "parquet_samples") -> list[str]:
     if kind not in DATASET_KINDS:
         raise ValueError(f"kind must be one of {', '.join(DATASET_KINDS)}")
     manifest = read_current(output)
+    layout = OutputLayout(output)
     if manifest is None:
-        raise FileNotFoundError(f"{join(output, CURRENT)}: no published version")
-    return [join(output, f.path) for f in manifest.files(kind)]
+        raise FileNotFoundError(f"{layout.current}: no published version")
+    return [layout.path(f.path) for f in manifest.files(kind)]

@@ -14,19 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from beam_pipelines.files import remove_matching, remove_tree
+from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation.replay import PRESETS
 from beam_pipelines.options import VgrEtlOptions, config_of, split_formats
-from beam_pipelines.sinks.shards import TMP_DIR, join, remove_matching, remove_tree
 from beam_pipelines.sources.readers import expand_pattern
 from beam_pipelines.versioning.inputs import fingerprint, unchanged
-from beam_pipelines.versioning.manifest import (
-    DATA_DIRS,
-    VERSIONS,
-    Manifest,
-    read_current,
-    version_name,
-    version_number,
-)
+from beam_pipelines.versioning.manifest import Manifest, read_current, version_name, version_number
 
 ON_REMOVED = ("keep", "drop")
 # Options that change what a sample's rows hold: a refresh must use the ones its dataset was built with.
@@ -59,8 +53,8 @@ class VersionPlan:
     created_at: str = ""
 
     @property
-    def report_dir(self) -> str:
-        return f"{VERSIONS}/{self.version}"
+    def layout(self) -> OutputLayout:
+        return OutputLayout(self.output)
 
     @property
     def known_index(self) -> list[tuple[str, str]]:
@@ -81,9 +75,10 @@ class VersionPlan:
 def clean_leftovers(output: str, version: str) -> None:
     """Remove what an unfinished attempt at `version` wrote: only files named after it (and the scratch folder),
     never anything else that lies in the output folder."""
-    remove_matching([join(output, *d.split("/"), f"{version}-*") for d in DATA_DIRS])
-    remove_tree(join(output, VERSIONS, version))
-    remove_tree(join(output, TMP_DIR))
+    layout = OutputLayout(output)
+    remove_matching([layout.path(f"{folder}/{version}-*") for folder in layout.data_folders])
+    remove_tree(layout.version_dir(version))
+    remove_tree(layout.scratch)
 
 
 def _content_value(key: str, config: dict[str, Any]) -> Any:

@@ -13,17 +13,16 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
+from beam_pipelines.files import AtomicFile, WrittenFile, open_read
+from beam_pipelines.layout import DATASET_KINDS, OutputLayout, part_name
 from beam_pipelines.sinks.parquet import ROW_GROUP
-from beam_pipelines.sinks.shards import FOLDERS, AtomicFile, ShardInfo, join
-from beam_pipelines.versioning.manifest import DATASET_KINDS, Unit
+from beam_pipelines.versioning.manifest import Unit
 
 
 def open_file(output: str, path: str):
     """A file of the dataset, by its path relative to the output root (as manifests list them)."""
-    return FileSystems.open(join(output, path), compression_type=CompressionTypes.UNCOMPRESSED)
+    return open_read(OutputLayout(output).path(path))
 
 
 def _kept(table: pa.Table, drop: frozenset[str]) -> pa.Table:
@@ -65,23 +64,23 @@ def _merge_tars(output: str, paths: Iterable[str], drop: frozenset[str], out: At
     return len(keys)
 
 
-def rewrite_units(output: str, unit: str, sources: list[Unit], drop: frozenset[str] = frozenset()) -> list[ShardInfo]:
+def rewrite_units(output: str, unit: str, sources: list[Unit], drop: frozenset[str] = frozenset()) -> list[WrittenFile]:
     """The files of `sources` (in order) without the samples in `drop`, as the unit `unit` (one part per kind).
 
     A kind whose rows are all dropped gets no file; the caller sizes groups so that one part per kind fits.
     """
+    layout = OutputLayout(output)
     infos = []
     for kind in DATASET_KINDS:
         paths = [f.path for u in sources for f in u.of_kind(kind)]
         if not paths:
             continue
-        folder, ext = FOLDERS[kind]
-        out = AtomicFile(output, join(output, *folder.split("/"), f"{unit}-000.{ext}"))
+        out = AtomicFile(layout.data_file(kind, part_name(unit, 0)), layout.scratch)
         merge = _merge_tars if kind == "webdataset" else _merge_parquet
         rows = merge(output, paths, drop, out)
         if rows:
             out.commit()
-            infos.append(out.info(kind, rows, unit))
+            infos.append(out.written(output, kind, rows, unit))
         else:
             out.abort()
     return infos

@@ -18,11 +18,9 @@ from typing import Any
 import apache_beam as beam
 import pyarrow.parquet as pq
 
-from beam_pipelines.sinks.shards import ShardInfo, write_text
-from beam_pipelines.sinks.transforms import REPORT
+from beam_pipelines.files import WrittenFile, write_text
+from beam_pipelines.layout import DATASET_KINDS, REPORT, version_dir
 from beam_pipelines.versioning.manifest import (
-    DATASET_KINDS,
-    FileEntry,
     Manifest,
     Unit,
     publish,
@@ -40,7 +38,7 @@ class Replacement:
     """Units of the parent version (`old`) replaced in the new one by the files `infos` (none: all dropped)."""
 
     old: tuple[str, ...]
-    infos: tuple[ShardInfo, ...]
+    infos: tuple[WrittenFile, ...]
 
 
 def _published_ids(unit_and_path: tuple[str, str], output: str):
@@ -95,7 +93,7 @@ class RewriteRemoved(beam.PTransform):
 
 
 def next_manifest(
-    plan: VersionPlan, config: dict[str, Any], infos: list[ShardInfo], replacements: list[Replacement]
+    plan: VersionPlan, config: dict[str, Any], infos: list[WrittenFile], replacements: list[Replacement]
 ) -> Manifest:
     """The parent's units, minus those replaced, plus the replacements' and this run's new units."""
     carried: list[Unit] = []
@@ -103,8 +101,8 @@ def next_manifest(
         replaced = {name for r in replacements for name in r.old}
         carried = [u for u in plan.parent.units if u.name not in replaced]
     written = [*infos, *(i for r in replacements for i in r.infos)]
-    units = sorted([*carried, *units_of(plan.output, written)], key=lambda u: u.name)
-    rejected = sorted((FileEntry.of(plan.output, i) for i in infos if i.kind == "rejected"), key=lambda f: f.path)
+    units = sorted([*carried, *units_of(written)], key=lambda u: u.name)
+    rejected = sorted((i for i in infos if i.kind == "rejected"), key=lambda f: f.path)
     return Manifest(
         version=plan.version,
         parent=plan.parent.version if plan.parent else None,
@@ -115,7 +113,7 @@ def next_manifest(
         inputs=plan.inputs,
         units=tuple(units),
         rejected=tuple(rejected),
-        report=f"{plan.report_dir}/{REPORT}",
+        report=f"{version_dir(plan.version)}/{REPORT}",
     )
 
 
@@ -164,7 +162,7 @@ def still_current(plan: VersionPlan) -> bool:
     return current == plan.version and read_manifest(plan.output, plan.version).created_at == plan.created_at
 
 
-def _publish(report: dict[str, Any], infos: list[ShardInfo], replacements: list[Replacement], plan, config):
+def _publish(report: dict[str, Any], infos: list[WrittenFile], replacements: list[Replacement], plan, config):
     if not still_current(plan):
         pointer = read_pointer(plan.output)
         expected = plan.parent.version if plan.parent else None
@@ -179,12 +177,13 @@ def _publish(report: dict[str, Any], infos: list[ShardInfo], replacements: list[
     report = {**report, "version": {**section, "published": published}}
     report.update({k: section[k] for k in ("new", "unchanged", "removed")})
     text = json.dumps(report, indent=2) + "\n"
-    write_text(plan.output, f"{plan.report_dir}/{REPORT}", text)
-    write_text(plan.output, REPORT, text)
+    layout = plan.layout
+    write_text(layout.report(plan.version), text, layout.scratch)
+    write_text(layout.report(), text, layout.scratch)
     if published:
         publish(plan.output, manifest)
     else:
-        write_text(plan.output, f"{plan.report_dir}/manifest.unpublished.json", manifest.to_json())
+        write_text(layout.unpublished_manifest(plan.version), manifest.to_json(), layout.scratch)
     yield report
 
 

@@ -1,8 +1,9 @@
 """Report arithmetic: every outcome counts once; shards are summed per kind."""
 
+from beam_pipelines.files import WrittenFile
+from beam_pipelines.layout import OutputLayout
 from beam_pipelines.records import Duplicate, ErrorInfo, Provenance, Rejection, Sample
 from beam_pipelines.sinks.report import MergeCounts, build_report, outcome_stats
-from beam_pipelines.sinks.shards import ShardInfo
 
 P = Provenance("f", 0, "c")
 
@@ -24,7 +25,13 @@ def test_outcomes_fold_into_the_invariant():
     info = {"suite": "vgr_regions", "type": "t", "column": "x2,x1", "severity": "error", "description": "d"}
     unused = {**info, "suite": "images"}
     stats = fn.extract_output(acc)
-    report = build_report(stats, [ShardInfo("webdataset", "x.tar", 1, 10)], {}, {"x1_before_x2": info, "fmt": unused})
+    report = build_report(
+        stats,
+        [WrittenFile("webdataset", "x.tar", 1, 10)],
+        OutputLayout("/o"),
+        {},
+        {"x1_before_x2": info, "fmt": unused},
+    )
     assert report["expectations"]["x1_before_x2"] == {**info, "evaluated": 7, "failed": 1, "pass_rate": round(6 / 7, 6)}
     assert report["expectations"]["fmt"]["evaluated"] == 0 and report["expectations"]["fmt"]["pass_rate"] is None
     assert (report["input_records"], report["accepted"], report["rejected"], report["duplicates"]) == (3, 1, 1, 1)

@@ -10,12 +10,13 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from beam_pipelines.layout import CURRENT
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.records import Provenance, RawRecord
 from beam_pipelines.sources import parse_raw
 from beam_pipelines.sources.transforms import FindDuplicates
-from beam_pipelines.versioning.manifest import CURRENT, read_current
+from beam_pipelines.versioning.manifest import read_current
 from beam_pipelines.versioning.plan import plan_version
 from beam_pipelines.versioning.transforms import still_current
 from tests.conftest import RUNNER, run_cli
