@@ -11,10 +11,10 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+from beam_pipelines.geometry import UNITS
 from beam_pipelines.materialisation.replay import DEFAULT_PRESET, FRAMES, PRESETS
-from beam_pipelines.records import SOURCES
 from beam_pipelines.scoring.spec import DEVICES, DTYPES, SEVERITIES
-from beam_pipelines.validation.boxes import UNITS
+from beam_pipelines.sources import registry
 from beam_pipelines.validation.suites import DEFAULT_DIR
 
 FORMATS = ("parquet", "webdataset")
@@ -27,7 +27,7 @@ LOCAL_WORKER_STARTS = ("fork", "spawn")
 class VgrEtlOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser: _BeamArgumentParser) -> None:
-        parser.add_argument("--source", choices=SOURCES, help="Upstream layout of the input records.")
+        parser.add_argument("--source", choices=registry.names(), help="Upstream layout of the input records.")
         parser.add_argument(
             "--input",
             action="append",
@@ -107,8 +107,9 @@ class VgrEtlOptions(PipelineOptions):
             "--label_reference",
             action="append",
             default=None,
-            help="For --source visualprm: VisualPRM400K Raw-form files (pattern, repeatable) to check each "
-            "conversation label against the official rule (+ iff score > 0) where both forms hold the record.",
+            help="Files of the records' reference form (pattern, repeatable), for a --source that has one (the "
+            "VisualPRM400K conversation form: its Raw form), to check each label against the official rule "
+            "(+ iff score > 0) where both forms hold the record.",
         )
         parser.add_argument(
             "--validation_batch_size",
@@ -217,8 +218,9 @@ def check_required(options: VgrEtlOptions) -> None:
         raise ValueError("--max_reject_fraction must be between 0 and 1")
     if options.shard_max_samples < 1 or options.shard_max_bytes < 1:
         raise ValueError("--shard_max_samples and --shard_max_bytes must be positive")
-    if options.label_reference and options.source != "visualprm":
-        raise ValueError("--label_reference applies to --source visualprm (the conversation form) only")
+    if options.label_reference and registry.dataset_named(options.source).reference is None:
+        takes = ", ".join(name for name in registry.names() if registry.dataset_named(name).reference is not None)
+        raise ValueError(f"--label_reference applies to --source {takes} only")
     if options.validation_batch_size < 1 or options.validation_batch_bytes < 1:
         raise ValueError("--validation_batch_size and --validation_batch_bytes must be positive")
     if not 90 <= options.jpeg_quality <= 100:

@@ -2,7 +2,7 @@
 
     current version's ids (refresh) ─ ReadPublishedIds ─┐
     input files ─ PlanChunks ─┬─ FindDuplicates (ids only) ┴─────────────┐ (side input)   ── removed ids ─┐
-                              └─ ReadSamples ─ ParseSamples ─ ValidateRecords ─ LoadImages
+                              └─ ReadRecords ─ ParseSamples ─ ValidateRecords ─ LoadImages
                                        ─ ValidateImages ─ DecodeImages ─ CropRegions ─ ComputeReplay
                                        [─ ScoreRegions, with --score_model]
                                        ─┬─ WriteParquetShards ──┐
@@ -14,7 +14,7 @@
     unexpected exceptions in any stage ─ ErrorHandler ─ WriteErrorRecords ─┘
     removed ids (--on_removed drop) ─ RewriteRemoved ─────────────────────────────────┘
 
-Everything from ReadSamples to the writers is one fused chain per chunk: images are decoded once,
+Everything from ReadRecords to the writers is one fused chain per chunk: images are decoded once,
 after validation, never shuffled, and shards line up with input chunks. The validation stages batch
 samples within a bundle (Great Expectations has a fixed cost per call) and keep their order. Shards are named
 after the version the run publishes (`versioning/`); the plan of what to read is made before the job is built.
@@ -41,11 +41,12 @@ from beam_pipelines.sinks.transforms import (
     WriteReport,
     WriteWebDatasetShards,
 )
+from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.sources.transforms import (
     FindDuplicates,
     ParseSamples,
     PlanChunks,
-    ReadSamples,
+    ReadRecords,
     ReferenceLabels,
 )
 from beam_pipelines.validation.suites import expectation_infos, load_suites
@@ -61,6 +62,7 @@ def _removed_stats(_: tuple[str, str], drop: bool) -> dict[str, int]:
 def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan | None = None) -> None:
     """The job of one `run` or `refresh`; without a plan, a `run` planned here (tests, templates)."""
     o = options.view_as(VgrEtlOptions)
+    dataset = dataset_named(o.source)
     plan = plan or plan_version(options, "run", list_inputs=False, clean=False)
     formats = formats_of(o)
     target = ShardTarget(OutputLayout(o.output), ShardLimits(o.shard_max_samples, o.shard_max_bytes), plan.version)
@@ -70,19 +72,22 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
 
     chunks = p | "PlanChunks" >> PlanChunks(
-        o.source, list(o.input if plan.files is None else plan.files), o.shard_max_samples
+        dataset, list(o.input if plan.files is None else plan.files), o.shard_max_samples
     )
-    raws_for_ids = chunks | "ReadForIds" >> ReadSamples()
+    raws_for_ids = chunks | "ReadForIds" >> ReadRecords()
     published = p | "ReadPublishedIds" >> ReadPublishedIds(o.output, plan.known_index) if plan.known_index else None
-    ids = raws_for_ids | "FindDuplicates" >> FindDuplicates(published, plan.stale_files)
+    ids = raws_for_ids | "FindDuplicates" >> FindDuplicates(dataset, published, plan.stale_files)
     references = None
     if o.label_reference:
-        references = raws_for_ids | "ReferenceLabels" >> ReferenceLabels(o.label_reference, o.shard_max_samples)
+        references = raws_for_ids | "ReferenceLabels" >> ReferenceLabels(
+            dataset, o.label_reference, o.shard_max_samples
+        )
     with ErrorHandler(WriteErrorRecords(target)) as errors:
-        parsed = chunks | "ReadSamples" >> ReadSamples() | "ParseSamples" >> ParseSamples(ids["kept"], errors)
-        parsed, record_checks = parsed | "ValidateRecords" >> ValidateRecords(suites, *batching, references)
-        loaded = parsed | "LoadImages" >> LoadImages(o.image_root, o.max_image_pixels, errors)
-        loaded, image_checks = loaded | "ValidateImages" >> ValidateImages(suites, *batching)
+        raws = chunks | "ReadRecords" >> ReadRecords()
+        parsed = raws | "ParseSamples" >> ParseSamples(dataset, ids["kept"], errors)
+        parsed, record_checks = parsed | "ValidateRecords" >> ValidateRecords(dataset, suites, *batching, references)
+        loaded = parsed | "LoadImages" >> LoadImages(dataset, o.image_root, o.max_image_pixels, errors)
+        loaded, image_checks = loaded | "ValidateImages" >> ValidateImages(dataset, suites, *batching)
         outcomes = (
             loaded
             | "DecodeImages" >> DecodeImages(errors)
@@ -124,6 +129,6 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         ids["removed"] | "RewriteRemoved" >> RewriteRemoved(plan) if drop else p | "NoRewrites" >> beam.Create([])
     )
     report = {"counts": counts, "shards": infos, "outcomes": outcomes} | "WriteReport" >> WriteReport(
-        o.output, plan.version, config, expectations
+        dataset, o.output, plan.version, config, expectations
     )
     _ = report | "PublishVersion" >> PublishVersion(plan, config_of(o), infos, replacements)

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SOURCES = ("vgr", "visualprm", "visualprm_raw", "visualprocessbench")
-
 
 @dataclass(frozen=True)
 class Provenance:

@@ -27,25 +27,27 @@ from beam_pipelines.sinks.dead_letters import DeadLetterWriterFn
 from beam_pipelines.sinks.parquet import IndexShardWriterFn, ParquetShardWriterFn
 from beam_pipelines.sinks.shards import ShardLimits, ShardTarget
 from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
-from beam_pipelines.sources import parse_raw, raw_rejection
-from beam_pipelines.sources.readers import expand_pattern, list_units, plan_chunks, read_chunk
+from beam_pipelines.sources.dataset import IMAGES, RECORDS, Dataset
+from beam_pipelines.sources.inputs import expand_pattern, record_files
+from beam_pipelines.sources.parsing import parse_raw, raw_rejection
+from beam_pipelines.sources.readers import plan_chunks, read_chunk
+from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.validation.suites import load_suites
-from beam_pipelines.validation.tables import IMAGES, RECORDS
 from beam_pipelines.validation.transforms import _ValidateBatchFn
 
 DEFAULTS = VgrEtlOptions([]).view_as(VgrEtlOptions)
 WRITERS = (ParquetShardWriterFn, IndexShardWriterFn, WebDatasetShardWriterFn, DeadLetterWriterFn)
 
 
-def _parsed(source: str, pattern: str, rows_per_chunk: int) -> Iterator[Outcome]:
+def _parsed(dataset: Dataset, pattern: str, rows_per_chunk: int) -> Iterator[Outcome]:
     """Every input record in input order, parsed; later copies of a sample_id are duplicates of the first."""
     first: dict[str, Provenance] = {}
     for path in expand_pattern(pattern):
-        for unit in list_units(source, path):
-            for chunk in plan_chunks(unit, rows_per_chunk):
+        for file in record_files(dataset.name, path, dataset.archive_members):
+            for chunk in plan_chunks(file, rows_per_chunk):
                 for raw in read_chunk(chunk):
                     try:
-                        sample = parse_raw(raw)
+                        sample = parse_raw(raw, dataset)
                     except RejectedError as exc:
                         yield raw_rejection(raw, exc)
                         continue
@@ -77,17 +79,17 @@ def run_floor(source: str, input_path: str, image_root: str, output: str, shard:
     """Samples accepted, images and seconds for the whole loop on one source's input."""
     started = time.perf_counter()
     Path(output).mkdir(parents=True, exist_ok=True)
-    o, suites = DEFAULTS, load_suites()
+    o, suites, dataset = DEFAULTS, load_suites(), dataset_named(source)
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
     stages = (
-        _ValidateBatchFn(suites, RECORDS, *batching),
-        _LoadImagesFn(image_root, o.max_image_pixels),
-        _ValidateBatchFn(suites, IMAGES, *batching),
+        _ValidateBatchFn(dataset, suites, RECORDS, *batching),
+        _LoadImagesFn(dataset, image_root, o.max_image_pixels),
+        _ValidateBatchFn(dataset, suites, IMAGES, *batching),
         _DecodeFn(),
         _CropFn(CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)),
         _ReplayFn(replay.preset(o.replay_preset, o.replay_frame), o.replay_pixels, keep_pixels=False),
     )
-    outcomes: Iterable[Any] = _parsed(source, input_path, shard)
+    outcomes: Iterable[Any] = _parsed(dataset, input_path, shard)
     for stage in stages:
         outcomes = _driven(stage, outcomes)
     target = ShardTarget(OutputLayout(output), ShardLimits(shard, o.shard_max_bytes), "v000001")
@@ -111,7 +113,7 @@ def run_floor(source: str, input_path: str, image_root: str, output: str, shard:
 
 def decode_only(source: str, input_path: str, image_root: str) -> dict[str, Any]:
     """Read and decode each record's image once (RGB), nothing else: the physical floor of this work."""
-    paths = [s.image_paths[0] for s in _parsed(source, input_path, 10**9) if isinstance(s, Sample)]
+    paths = [s.image_paths[0] for s in _parsed(dataset_named(source), input_path, 10**9) if isinstance(s, Sample)]
     started = time.perf_counter()
     for path in paths:
         data = Path(image_root, path).read_bytes()

@@ -9,8 +9,11 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.error_handling import CollectingErrorHandler
 
 from beam_pipelines.records import Duplicate, Provenance, RawRecord, Rejection, Sample
+from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.sources.transforms import FindDuplicates, ParseSamples
 from beam_pipelines.stages import SampleStageFn, apply_stage
+
+VGR = dataset_named("vgr")
 
 OPTIONS = PipelineOptions(["--runner=FnApiRunner"])
 
@@ -34,10 +37,10 @@ def test_parse_keeps_the_first_copy_and_counts_duplicates():
     records = [raw(0, "q1"), raw(1, "q2"), raw(2, "q1"), RawRecord("vgr", Provenance("f.jsonl", 3, "c"), line=b"{")]
     with TestPipeline(options=OPTIONS) as p:
         raws = p | beam.Create(records)
-        dups = (raws | FindDuplicates())["kept"]
+        dups = (raws | FindDuplicates(VGR))["kept"]
         assert_that(dups | beam.Map(lambda kv: kv[1]), equal_to([("f.jsonl", "", 0, "")]), label="Kept")
         with CollectingErrorHandler() as errors:
-            outcomes = raws | ParseSamples(dups, errors)
+            outcomes = raws | ParseSamples(VGR, dups, errors)
         assert_that(
             outcomes | beam.Map(kinds),
             equal_to([("Sample", 0), ("Sample", 1), ("Duplicate", 2), ("Rejection", 3)]),

@@ -1,8 +1,6 @@
-"""Pixel boxes and region crops.
+"""Region crops, cut from the pixel box (`geometry.pixel_box`) clamped to the image.
 
-Pixel box (left, top, right, bottom; right/bottom exclusive) = floor(x1·W), floor(y1·H), ceil(x2·W),
-ceil(y2·H) in Python floats (with `--box_units pixels`, floor/ceil of the values as written), clamped to
-the image, on the pixel array as stored (no EXIF transpose: that is what the upstream training loaders
+Boxes refer to the pixel array as stored (no EXIF transpose: that is what the upstream training loaders
 see). Crops are RGB as `Image.convert("RGB")` gives (16-bit greyscale scaled to 8 bits first, see
 `images.to_rgb`); crops of lossless sources are PNG (a decoded crop equals the source region exactly), crops of
 JPEG sources are JPEG at the configured quality (≥ 90).
@@ -16,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
+from beam_pipelines.geometry import pixel_box
 from beam_pipelines.records import EncodedImage, Region, RejectedError, Sample
 
 STAGE = "crop"
@@ -26,22 +25,6 @@ class CropSettings:
     box_units: str = "normalized"
     jpeg_quality: int = 95
     png_compress_level: int = 1
-
-
-def _clamp(value: int, limit: int) -> int:
-    return min(max(value, 0), limit)
-
-
-def raw_pixel_box(box: tuple[float, ...], width: int, height: int, units: str) -> tuple[int, int, int, int]:
-    """floor/ceil of the box in pixels of the stored image, not clamped (so a box outside the image shows)."""
-    x1, y1, x2, y2 = box if units == "pixels" else (box[0] * width, box[1] * height, box[2] * width, box[3] * height)
-    return math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2)
-
-
-def pixel_box(box: tuple[float, ...], width: int, height: int, units: str = "normalized") -> tuple[int, int, int, int]:
-    """The crop rectangle: `raw_pixel_box` clamped to the image."""
-    left, top, right, bottom = raw_pixel_box(box, width, height, units)
-    return _clamp(left, width), _clamp(top, height), _clamp(right, width), _clamp(bottom, height)
 
 
 def encode(image: Image.Image, lossless: bool, settings: CropSettings) -> EncodedImage:

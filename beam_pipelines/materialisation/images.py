@@ -1,12 +1,11 @@
 """Image roots, path resolution and safe decoding.
 
-An image root is a local directory, a `gs://` prefix or a `.zip` archive read in place (VisualPRM400K ships its
-images as one). Paths resolve under it as written; for the VisualPRM sources also with the leading
-`VisualPRM400K…/` folder dropped and with `images/` put in front (or taken off), because the upstream archives
-unpack in different layouts. VisualPRM400K v1's conversation records hold paths relative to a per-source folder
-(`images/Geometry3K/…`) that the record does not name: for them the folders under the root (and under its
-`images/`) whose name starts the annotation file's name are tried next, then all folders, where exactly one may
-hold the file. The first candidate that exists wins and the rule is recorded. Paths that would escape the root
+An image root is a local directory, a `gs://` prefix or a `.zip` archive read in place (some datasets ship their
+images as one). A path resolves under it by the dataset's candidates (`Dataset.image_candidates`: as written, and
+whatever the upstream archives' layouts call for). For a dataset whose records hold paths relative to a folder they
+do not name (`Dataset.searches_source_folders`), the folders under the root (and under its `images/`) whose name
+starts the annotation file's name are tried next, then all folders, where exactly one may hold the file. The first
+candidate that exists wins and the rule is recorded. Paths that would escape the root
 (`..`, absolute paths, symlinks pointing outside) are rejected before anything is opened. Loading reads the bytes
 and the header only (the pixel cap is checked there); decoding is a later stage, after the suites, so a batch
 under validation holds bytes, not pixels, and each image is decoded exactly once.
@@ -29,12 +28,11 @@ from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
 
 from beam_pipelines.records import EncodedImage, LoadedImage, RejectedError, Sample
+from beam_pipelines.sources.dataset import Dataset
 from beam_pipelines.sources.fields import path_parts
 
 STAGE = "load_image"
 DECODE_STAGE = "decode_image"
-PRM_SOURCES = ("visualprm", "visualprm_raw", "visualprocessbench")
-SOURCE_FOLDER_SOURCES = ("visualprm",)
 _EXT = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "MPO": "jpg"}
 _ORIENTATION = 0x0112
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -50,24 +48,6 @@ def check_relative(path: str) -> str:
     if not parts:
         raise RejectedError(STAGE, "path_escapes_root", f"image path {path!r} is empty")
     return "/".join(parts)
-
-
-def candidates(path: str, source: str) -> list[tuple[str, str]]:
-    """(rule, relative path) pairs to try, in order."""
-    rel = check_relative(path)
-    out = [("as_written", rel)]
-    if source not in PRM_SOURCES:
-        return out
-    head, _, rest = rel.partition("/")
-    base = rel
-    if head.startswith("VisualPRM400K") and rest:
-        base = rest
-        out.append(("strip_dataset_folder", rest))
-    if base.startswith("images/"):
-        out.append(("strip_images_prefix", base[len("images/") :]))
-    else:
-        out.append(("add_images_prefix", "images/" + base))
-    return out
 
 
 class ImageRoot:
@@ -146,14 +126,14 @@ class ImageRoot:
             }
         return {*_gcs_folders(self.root), *(f"images/{f}" for f in _gcs_folders(self.root + "/images"))}
 
-    def resolve(self, path: str, source: str, subset: str = "") -> tuple[str, str]:
+    def resolve(self, path: str, dataset: Dataset, subset: str = "") -> tuple[str, str]:
         """(rule, relative path) of the first candidate that exists, or a rejection listing what was tried."""
         tried = []
-        for rule, rel in candidates(path, source):
+        for rule, rel in dataset.image_candidates(check_relative(path)):
             if self.exists(rel):
                 return self._found(rule, rel)
             tried.append(rel)
-        if source in SOURCE_FOLDER_SOURCES:
+        if dataset.searches_source_folders:
             found = self._in_source_folder(tried[0], subset)
             if found is not None:
                 return found
@@ -273,9 +253,9 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def load_image(root: ImageRoot, path: str, source: str, max_pixels: int, subset: str = "") -> LoadedImage:
+def load_image(root: ImageRoot, path: str, dataset: Dataset, max_pixels: int, subset: str = "") -> LoadedImage:
     """The image's bytes and header facts; decoding waits until validation has passed."""
-    rule, rel = root.resolve(path, source, subset)
+    rule, rel = root.resolve(path, dataset, subset)
     data = root.read(rel)
     fmt, width, height, orientation = probe(data, path, max_pixels)
     ext = _EXT.get(fmt) or posixpath.splitext(rel)[1].lstrip(".").lower() or "bin"

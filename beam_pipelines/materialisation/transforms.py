@@ -9,13 +9,15 @@ from PIL import Image
 
 from beam_pipelines.materialisation import crops, images, replay
 from beam_pipelines.records import Sample
+from beam_pipelines.sources.dataset import Dataset
 from beam_pipelines.stages import SampleStage, SampleStageFn
 
 
 class _LoadImagesFn(SampleStageFn):
     stage = images.STAGE
 
-    def __init__(self, image_root: str, max_pixels: int):
+    def __init__(self, dataset: Dataset, image_root: str, max_pixels: int):
+        self.dataset = dataset
         self.image_root = image_root
         self.max_pixels = max_pixels
 
@@ -29,15 +31,17 @@ class _LoadImagesFn(SampleStageFn):
 
     def apply(self, sample: Sample) -> Sample:
         loaded = tuple(
-            images.load_image(self.root, path, sample.source, self.max_pixels, sample.subset)
+            images.load_image(self.root, path, self.dataset, self.max_pixels, sample.subset)
             for path in sample.image_paths
         )
         return replace(sample, images=loaded)
 
 
 class LoadImages(SampleStage):
-    def __init__(self, image_root: str, max_pixels: int, errors: ErrorHandler):
-        super().__init__(_LoadImagesFn(image_root, max_pixels), errors)
+    """Each image's bytes and header (size, format, orientation), found under the root by the dataset's rules."""
+
+    def __init__(self, dataset: Dataset, image_root: str, max_pixels: int, errors: ErrorHandler):
+        super().__init__(_LoadImagesFn(dataset, image_root, max_pixels), errors)
 
 
 class _DecodeFn(SampleStageFn):

@@ -132,7 +132,7 @@ def local_copy(path: str, names: tuple[str, ...] | None = None) -> str:
     key = (path, names)
     with _lock:
         if key not in _copies:
-            target = tempfile.mkdtemp(prefix="vgr-score-model-")
+            target = tempfile.mkdtemp(prefix="vgr-etl-score-model-")
             base = path.rstrip("/") + "/"
             for match in FileSystems.match([base + "**"])[0].metadata_list:
                 rel = match.path[len(base) :]

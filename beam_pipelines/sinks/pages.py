@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from typing import Any
 
 _CSS = """
@@ -23,7 +22,6 @@ overflow:auto}mark{background:#ffe08a;padding:0 2px;border-radius:2px}.region{di
 margin:6px 0;align-items:flex-start}.region img{border:1px solid #ccc;max-width:160px}.bar{background:#eee;
 width:120px;height:10px;display:inline-block}.bar span{background:#1a7f37;height:10px;display:block}
 """
-_SPAN = re.compile(r"<\s*sot\s*>(.*?)<\s*eot\s*>(\s*<image>)?", re.IGNORECASE | re.DOTALL)
 
 
 def _e(value: Any) -> str:
@@ -105,20 +103,11 @@ def validation_page(report: dict[str, Any], examples: dict[str, list[dict[str, A
     return _page(f"vgr-etl validation: {report['config'].get('source')}", "".join(parts))
 
 
-def highlight_regions(text: str) -> str:
-    """The assistant text, escaped, with every `<SOT>…<EOT>` reference marked and numbered in order."""
-    out, last, n = [], 0, 0
-    for m in _SPAN.finditer(text):
-        out.append(_e(text[last : m.start()]))
-        body = m.group(1).strip()
-        if body.startswith(("[", "{")) or "," in body:
-            out.append(f"<mark>[{n}] {_e(m.group(0))}</mark>")
-            n += 1
-        else:
-            out.append(_e(m.group(0)))
-        last = m.end()
-    out.append(_e(text[last:]))
-    return "".join(out)
+def highlight_regions(segments: list[list[Any]]) -> str:
+    """A card's text, escaped, with every region reference marked with its region's index."""
+    return "".join(
+        _e(piece) if region is None else f"<mark>[{region}] {_e(piece)}</mark>" for piece, region in segments
+    )
 
 
 def _accepted_card(s: dict[str, Any], baseline: int) -> str:

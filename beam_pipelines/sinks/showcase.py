@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw
 
 from beam_pipelines.materialisation.images import to_rgb
 from beam_pipelines.records import Duplicate, Rejection, Sample
+from beam_pipelines.sources.dataset import Dataset, Segments
 
 PREVIEW_ACCEPTED = 12
 PREVIEW_REJECTED = 12
@@ -48,6 +49,21 @@ def _short(text: str | None, limit: int) -> str | None:
     return text if text is None or len(text) <= limit else text[:limit] + "…"
 
 
+def _short_segments(segments: Segments | None, limit: int) -> list[list[Any]] | None:
+    """The first `limit` characters of a segmented text, as [text, region] pairs."""
+    if segments is None:
+        return None
+    out: list[list[Any]] = []
+    left = limit
+    for piece, region in segments:
+        if left <= 0:
+            out.append(["…", None])
+            break
+        out.append([_short(piece, left), region])
+        left -= len(piece)
+    return out
+
+
 def _boxed_thumbnail(sample: Sample) -> str | None:
     if not sample.images:
         return None
@@ -70,7 +86,7 @@ def _boxed_thumbnail(sample: Sample) -> str | None:
     return data_uri(image, THUMB_SIDE)
 
 
-def accepted_entry(sample: Sample) -> dict[str, Any]:
+def accepted_entry(sample: Sample, dataset: Dataset) -> dict[str, Any]:
     """What the preview shows of an accepted sample (thumbnails are JPEG data URIs: the page is self-contained)."""
     regions = []
     for r in sample.regions:
@@ -104,7 +120,7 @@ def accepted_entry(sample: Sample) -> dict[str, Any]:
         "provenance": sample.provenance.to_json(),
         "question": _short(sample.question, 800),
         "answer": _short(sample.answer, 300),
-        "text": _short(sample.response if sample.source == "vgr" else None, _TEXT),
+        "text": _short_segments(dataset.card_text(sample), _TEXT),
         "image": _boxed_thumbnail(sample),
         "image_size": [sample.images[0].encoded.width, sample.images[0].encoded.height] if sample.images else None,
         "regions": regions,
@@ -138,6 +154,9 @@ def _enters(entries: list[tuple[Any, Any]], key: Any, limit: int) -> bool:
 
 class Showcase(beam.CombineFn):
     """Outcomes → {"accepted": [...], "rejected": [...], "examples": {check: [...]}} (bounded, deterministic)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
 
     def create_accumulator(self) -> dict[str, Any]:
         return {"accepted": [], "rejected": [], "examples": {}}
@@ -175,7 +194,9 @@ class Showcase(beam.CombineFn):
 
     def compact(self, acc: dict[str, Any]) -> dict[str, Any]:
         """The accepted samples still in the preview, as entries (add_input keeps the samples themselves)."""
-        acc["accepted"] = [(k, accepted_entry(v) if isinstance(v, Sample) else v) for k, v in acc["accepted"]]
+        acc["accepted"] = [
+            (k, accepted_entry(v, self.dataset) if isinstance(v, Sample) else v) for k, v in acc["accepted"]
+        ]
         return acc
 
     def merge_accumulators(self, accs) -> dict[str, Any]:

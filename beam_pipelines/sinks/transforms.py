@@ -16,6 +16,7 @@ from beam_pipelines.sinks.report import MergeCounts, build_report, outcome_stats
 from beam_pipelines.sinks.shards import ChunkWriterFn, ShardTarget
 from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
+from beam_pipelines.sources.dataset import Dataset
 
 
 class _WriteShards(beam.PTransform):
@@ -104,14 +105,22 @@ class WriteReport(beam.PTransform):
     complete and write.
     """
 
-    def __init__(self, output: str, version: str, config: dict[str, Any], expectations: dict[str, dict[str, str]]):
+    def __init__(
+        self,
+        dataset: Dataset,
+        output: str,
+        version: str,
+        config: dict[str, Any],
+        expectations: dict[str, dict[str, str]],
+    ):
         super().__init__()
+        self.dataset = dataset
         self.output, self.version, self.config, self.expectations = output, version, config, expectations
 
     def expand(self, inputs):
         merged = inputs["counts"] | "MergeAll" >> beam.CombineGlobally(MergeCounts())
         shard_list = inputs["shards"] | "ShardList" >> beam.combiners.ToList()
-        showcase = inputs["outcomes"] | "Showcase" >> beam.CombineGlobally(Showcase())
+        showcase = inputs["outcomes"] | "Showcase" >> beam.CombineGlobally(Showcase(self.dataset))
         return (
             merged.pipeline
             | "Once" >> beam.Create([None])

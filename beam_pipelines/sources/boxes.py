@@ -27,12 +27,31 @@ _TAG_SPAN = re.compile(r"<\s*sot\s*>.*?<\s*eot\s*>(\s*<image>)?", re.IGNORECASE 
 _ANY_TAG = re.compile(r"<\s*/?\s*(sot|eot|think)\s*>|<image>", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n|<\s*/?\s*think\s*>", re.IGNORECASE)
 _WS = re.compile(r"\s+")
+_REFERENCE = re.compile(r"<\s*sot\s*>(.*?)<\s*eot\s*>(\s*<image>)?", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
 class ParsedRegions:
     regions: tuple[Region, ...]
     anomalies: tuple[str, ...]  # orphan_sot, orphan_eot, stray_image_marker, in text order
+
+
+def reference_segments(text: str) -> tuple[tuple[str, int | None], ...]:
+    """The text cut at every region reference (`<SOT>…<EOT>`, with its `<image>` marker), each reference paired
+    with its region's index and the text between them with None."""
+    out: list[tuple[str, int | None]] = []
+    last, n = 0, 0
+    for m in _REFERENCE.finditer(text):
+        out.append((text[last : m.start()], None))
+        body = m.group(1).strip()
+        if body.startswith(("[", "{")) or "," in body:
+            out.append((m.group(0), n))
+            n += 1
+        else:
+            out.append((m.group(0), None))
+        last = m.end()
+    out.append((text[last:], None))
+    return tuple((piece, index) for piece, index in out if piece)
 
 
 def strip_tags(text: str) -> str:

@@ -79,15 +79,6 @@ def metadata_of(record: dict[str, Any], consumed: tuple[str, ...]) -> dict[str, 
     return {k: v for k, v in record.items() if k not in consumed}
 
 
-def subset_of(provenance_name: str) -> str:
-    """Upstream file name without directory, extension and the `_prm`/`_orm` suffix of the main version."""
-    stem = provenance_name.rsplit("/", 1)[-1].split(".", 1)[0]
-    for suffix in ("_prm", "_orm"):
-        if stem.endswith(suffix):
-            return stem[: -len(suffix)]
-    return stem
-
-
 def text_value(record: dict[str, Any], key: str, required: bool = True) -> str | None:
     """A text field that upstream sometimes stores as a number (answers like 58)."""
     value = require(record, key, (str, int, float)) if required else optional(record, key, (str, int, float))

@@ -9,18 +9,23 @@ import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 
 from beam_pipelines.records import Duplicate, Provenance, RawRecord, RejectedError, Rejection, Sample
-from beam_pipelines.sources import parse_raw, raw_rejection
-from beam_pipelines.sources.agreement import conversation_key, raw_key_and_labels
-from beam_pipelines.sources.readers import expand_pattern, list_units, plan_chunks, read_chunk
+from beam_pipelines.sources.dataset import Dataset, LabelReference
+from beam_pipelines.sources.inputs import expand_pattern, record_files
+from beam_pipelines.sources.parsing import parse_raw, raw_rejection
+from beam_pipelines.sources.readers import plan_chunks, read_chunk
 from beam_pipelines.stages import StageClock, apply_stage
 
 
-class PlanChunks(beam.PTransform):
-    """Input patterns → files → units (files or zip members) → chunks, each step spread over workers."""
+def _record_files(path: str, dataset: Dataset):
+    return record_files(dataset.name, path, dataset.archive_members)
 
-    def __init__(self, source: str, patterns: list[str], rows_per_chunk: int, option: str = "--input"):
+
+class PlanChunks(beam.PTransform):
+    """Input patterns → files → record files (files or zip members) → chunks, each step spread over workers."""
+
+    def __init__(self, dataset: Dataset, patterns: list[str], rows_per_chunk: int, option: str = "--input"):
         super().__init__()
-        self.source = source
+        self.dataset = dataset
         self.patterns = list(patterns)
         self.rows_per_chunk = rows_per_chunk
         self.option = option  # named when a pattern matches nothing
@@ -31,14 +36,14 @@ class PlanChunks(beam.PTransform):
             | "Patterns" >> beam.Create(self.patterns)
             | "MatchFiles" >> beam.FlatMap(expand_pattern, self.option)
             | "DistinctFiles" >> beam.Distinct()
-            | "ListUnits" >> beam.FlatMap(lambda path, source: list_units(source, path), self.source)
-            | "SpreadUnits" >> beam.Reshuffle()
+            | "ListRecordFiles" >> beam.FlatMap(_record_files, self.dataset)
+            | "SpreadRecordFiles" >> beam.Reshuffle()
             | "PlanChunks" >> beam.FlatMap(plan_chunks, self.rows_per_chunk)
             | "SpreadChunks" >> beam.Reshuffle()
         )
 
 
-class ReadSamples(beam.PTransform):
+class ReadRecords(beam.PTransform):
     """Chunks → raw records in input order (a chunk is read by one worker, sequentially)."""
 
     def expand(self, chunks):
@@ -49,23 +54,16 @@ def _duplicate_key(raw: RawRecord, sample: Sample) -> tuple[str, IdState]:
     return sample.sample_id, (1, raw.provenance.sort_key(), None)
 
 
-def _conversation_key(_: RawRecord, sample: Sample) -> tuple[str, str]:
-    return conversation_key(sample), sample.sample_id
-
-
-def _reference_key(_: RawRecord, sample: Sample) -> tuple[str, list[str]]:
-    return raw_key_and_labels(sample)
-
-
 class _ParsedKeyFn(beam.DoFn):
     """`key_of(raw, sample)` for every raw record that parses; the others are the main pass's to reject."""
 
-    def __init__(self, key_of: Callable[[RawRecord, Sample], tuple[str, Any]]):
+    def __init__(self, dataset: Dataset, key_of: Callable[[RawRecord, Sample], tuple[str, Any]]):
+        self.dataset = dataset
         self.key_of = key_of
 
     def process(self, raw: RawRecord):
         try:
-            sample = parse_raw(raw)
+            sample = parse_raw(raw, self.dataset)
         except RejectedError:
             return
         yield self.key_of(raw, sample)
@@ -127,13 +125,14 @@ class FindDuplicates(beam.PTransform):
     parse are ignored here and rejected by the main pass.
     """
 
-    def __init__(self, known=None, stale_files: frozenset[str] = frozenset()):
+    def __init__(self, dataset: Dataset, known=None, stale_files: frozenset[str] = frozenset()):
         super().__init__()
+        self.dataset = dataset
         self.known = known
         self.stale_files = stale_files
 
     def expand(self, raws):
-        keys = raws | "SampleKeys" >> beam.ParDo(_ParsedKeyFn(_duplicate_key)).with_exception_handling()
+        keys = raws | "SampleKeys" >> beam.ParDo(_ParsedKeyFn(self.dataset, _duplicate_key)).with_exception_handling()
         ids = keys["good"]
         if self.known is not None:
             ids = (ids, self.known) | "WithPublished" >> beam.Flatten()
@@ -154,26 +153,50 @@ def _matched(kv: tuple[str, dict[str, list]]):
             yield sample_id, [list(labels) for labels in candidates]
 
 
-class ReferenceLabels(beam.PTransform):
-    """sample_id → official label lists of the matching Raw records, for conversation records that have any.
+class _SampleKey:
+    """(reference key, sample_id) of a record of the run's dataset."""
 
-    Applied to a read of the conversation records (like FindDuplicates) and of the `--label_reference` Raw files;
-    only keys, ids and labels are grouped, never record text or images.
+    def __init__(self, reference: LabelReference):
+        self.reference = reference
+
+    def __call__(self, _: RawRecord, sample: Sample) -> tuple[str, str]:
+        return self.reference.key(sample), sample.sample_id
+
+
+class _ReferenceLabels:
+    """(reference key, official labels) of a record of the reference files."""
+
+    def __init__(self, reference: LabelReference):
+        self.reference = reference
+
+    def __call__(self, _: RawRecord, sample: Sample) -> tuple[str, list[str]]:
+        return self.reference.labels(sample)
+
+
+class ReferenceLabels(beam.PTransform):
+    """sample_id → official label lists of the matching reference records, for the records that have any.
+
+    Applied to a read of the run's records (like FindDuplicates) and of the `--label_reference` files, read as the
+    dataset's reference form; only keys, ids and labels are grouped, never record text or images.
     """
 
-    def __init__(self, patterns: list[str], rows_per_chunk: int):
+    def __init__(self, dataset: Dataset, patterns: list[str], rows_per_chunk: int):
         super().__init__()
+        assert dataset.reference is not None
+        self.dataset = dataset
+        self.reference = dataset.reference
         self.patterns = list(patterns)
         self.rows_per_chunk = rows_per_chunk
 
     def expand(self, conversations):
+        source = self.reference.source
         reference = (
             conversations.pipeline
-            | "PlanReference" >> PlanChunks("visualprm_raw", self.patterns, self.rows_per_chunk, "--label_reference")
-            | "ReadReference" >> ReadSamples()
-            | "ReferenceKeys" >> beam.ParDo(_ParsedKeyFn(_reference_key))
+            | "PlanReference" >> PlanChunks(source, self.patterns, self.rows_per_chunk, "--label_reference")
+            | "ReadReference" >> ReadRecords()
+            | "ReferenceKeys" >> beam.ParDo(_ParsedKeyFn(source, _ReferenceLabels(self.reference)))
         )
-        keys = conversations | "ConversationKeys" >> beam.ParDo(_ParsedKeyFn(_conversation_key))
+        keys = conversations | "ConversationKeys" >> beam.ParDo(_ParsedKeyFn(self.dataset, _SampleKey(self.reference)))
         return (
             {"conversation": keys, "reference": reference}
             | "MatchForms" >> beam.CoGroupByKey()
@@ -184,13 +207,16 @@ class ReferenceLabels(beam.PTransform):
 class _ParseFn(beam.DoFn):
     stage = "parse"
 
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
     def setup(self) -> None:
         self.clock = StageClock(self.stage)
 
     def process(self, raw: RawRecord, duplicates: dict[str, Any]):
         with self.clock:
             try:
-                sample = parse_raw(raw)
+                sample = parse_raw(raw, self.dataset)
             except RejectedError as exc:
                 sample = raw_rejection(raw, exc)
         if isinstance(sample, Rejection):
@@ -208,10 +234,11 @@ class _ParseFn(beam.DoFn):
 class ParseSamples(beam.PTransform):
     """Raw records → Sample | Rejection | Duplicate."""
 
-    def __init__(self, duplicates, errors: ErrorHandler):
+    def __init__(self, dataset: Dataset, duplicates, errors: ErrorHandler):
         super().__init__()
+        self.dataset = dataset
         self.duplicates = duplicates
         self.errors = errors
 
     def expand(self, raws):
-        return apply_stage(raws, "Parse", _ParseFn(), self.errors, beam.pvalue.AsDict(self.duplicates))
+        return apply_stage(raws, "Parse", _ParseFn(self.dataset), self.errors, beam.pvalue.AsDict(self.duplicates))

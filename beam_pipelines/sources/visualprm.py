@@ -1,61 +1,34 @@
-"""VisualPRM400K, both versions: the conversation form (`*_prm.jsonl`) and the v1.1-Raw form.
+"""VisualPRM400K's conversation form (`*_prm.jsonl`, v1 and v1.1), as built by InternVL's `item2conv_prm`:
+`system, (human step, gpt "+"|"-")+`, the first human turn being `### Question:\\n{question}\\n\\n### Solution
+Process:\\n{step0}`; every `id` is -1.
 
-Conversation form, as built by InternVL's `item2conv_prm`: `system, (human step, gpt "+"|"-")+`, the first
-human turn being `### Question:\\n{question}\\n\\n### Solution Process:\\n{step0}`; every `id` is -1.
-Raw form: `steps_with_score` with mc scores; steps after the first zero are the early-stop tail (0/0),
-i.e. not rolled out, which we keep as `measured = False` while applying the official `+` iff score > 0.
+Steps are read positionally; whether the turns have the official shape is the `prm_samples`/`prm_steps` suites'
+call. v1 records hold image paths relative to a per-source folder (`images/Geometry3K/…`) that the record does not
+name, so paths that resolve nowhere are looked for under the folders of the image root. With `--label_reference`,
+each record is matched to its Raw form (`visualprm_raw`) on prompt and step texts, and its labels are checked
+against the official rule (`+` iff score > 0).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
-from beam_pipelines.records import Provenance, RejectedError, Sample, Step
-from beam_pipelines.sources.fields import (
-    STAGE,
-    conversations,
-    image_paths,
-    make_sample_id,
-    metadata_of,
-    optional,
-    require,
-    subset_of,
-    text_value,
-)
+from beam_pipelines.records import Provenance, Sample, Step
+from beam_pipelines.sources import prm, visualprm_raw
+from beam_pipelines.sources.dataset import RECORDS, Dataset, LabelReference, Row, Table
+from beam_pipelines.sources.fields import conversations, image_paths, make_sample_id, metadata_of
 
-QUESTION_HEADER = "### Question:\n"
-SOLUTION_HEADER = "\n\n### Solution Process:\n"
-_QUESTION_MARK = "Question:\n\n"
+NAME = "visualprm"
 _CORRECTNESS = {"+": 1, "-": -1}
 
 
-def _subset(provenance: Provenance) -> str:
-    return subset_of(provenance.member or provenance.input_file)
-
-
-def original_question(prompt: str) -> str:
-    """The question inside InternVL's rollout instruction (`...\\n\\nQuestion:\\n\\n{question}`), if wrapped."""
-    body = prompt.split(_QUESTION_MARK)[-1] if _QUESTION_MARK in prompt else prompt
-    return body.replace("<image>", "").strip()
-
-
-def split_first_turn(first: str) -> tuple[str, str]:
-    """(prompt, step 0) of `### Question:\n{q}\n\n### Solution Process:\n{step0}`; ("", first) without headers."""
-    start = first.find(QUESTION_HEADER)
-    if start < 0 or SOLUTION_HEADER not in first[start:]:
-        return "", first
-    prompt, step0 = first[start + len(QUESTION_HEADER) :].split(SOLUTION_HEADER, 1)
-    return prompt, step0
-
-
-def parse_conversation(record: dict[str, Any], provenance: Provenance) -> Sample:
-    """Steps from the turns read positionally; whether the turns have the official shape (system, then
-    (human, gpt) pairs, the question template, `+`/`-` labels) is the `prm_samples`/`prm_steps` suites' call.
-    """
+def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
     paths = image_paths(record)
     turns = conversations(record)
     body = turns[1:] if turns and turns[0][0] == "system" else turns
-    prompt, step0 = split_first_turn(body[0][1]) if body else ("", "")
+    prompt, step0 = prm.split_first_turn(body[0][1]) if body else ("", "")
     step_texts = [step0] + [value for _, value in body[2::2]]
     labels = [value for _, value in body[1::2]]
     steps = tuple(
@@ -63,12 +36,12 @@ def parse_conversation(record: dict[str, Any], provenance: Provenance) -> Sample
         for i, (text, label) in enumerate(zip(step_texts, labels, strict=False))
     )
     return Sample(
-        sample_id=make_sample_id("visualprm", paths, turns),
-        source="visualprm",
-        subset=_subset(provenance),
+        sample_id=make_sample_id(NAME, paths, turns),
+        source=NAME,
+        subset=prm.subset_of(provenance),
         provenance=provenance,
         image_paths=paths,
-        question=original_question(prompt),
+        question=prm.original_question(prompt),
         answer=None,
         prompt=prompt,
         steps=steps,
@@ -77,45 +50,99 @@ def parse_conversation(record: dict[str, Any], provenance: Provenance) -> Sample
     )
 
 
-def parse_raw(record: dict[str, Any], provenance: Provenance) -> Sample:
-    paths = image_paths(record)
-    prompt = require(record, "question", str)
-    question_orig = optional(record, "question_orig", str)
-    answer = text_value(record, "answer")
-    response = optional(record, "response", str)
-    raw_steps = require(record, "steps_with_score", list)
-    steps = []
-    for i, item in enumerate(raw_steps):
-        where = f"steps_with_score[{i}]."
-        if not isinstance(item, dict):
-            raise RejectedError(STAGE, "wrong_type", f"steps_with_score[{i}] is {type(item).__name__}, not an object")
-        text = require(item, "step", str, where)
-        score = require(item, "score", (int, float), where)
-        correct = require(item, "num_mc_correct", int, where)
-        total = require(item, "num_mc_total", int, where)
-        steps.append(
-            Step(
-                index=i,
-                text=text,
-                label="+" if score > 0 else "-",
-                correctness=1 if score > 0 else -1,
-                mc_score=float(score),
-                num_mc_correct=correct,
-                num_mc_total=total,
-                measured=total > 0,
-            )
-        )
-    return Sample(
-        sample_id=make_sample_id("visualprm_raw", paths, prompt, answer, response, raw_steps),
-        source="visualprm_raw",
-        subset=_subset(provenance),
-        provenance=provenance,
-        image_paths=paths,
-        question=question_orig.strip() if question_orig else original_question(prompt),
-        answer=answer,
-        response=response,
-        prompt=prompt,
-        steps=tuple(steps),
-        metadata=metadata_of(record, ("image", "question", "question_orig", "answer", "response", "steps_with_score")),
-        record=record,
-    )
+def _conversation_body(sample: Sample) -> tuple[list[tuple[str, str]], list[str]]:
+    turns = conversations(sample.record)
+    body = turns[1:] if turns and turns[0][0] == "system" else turns
+    return turns, [value for _, value in body[1::2]]
+
+
+def sample_rows(sample: Sample, _units: str) -> list[Row]:
+    turns, labels = _conversation_body(sample)
+    first = next((value for role, value in turns if role != "system"), "")
+    header = first.find("### Question:")
+    return [
+        {
+            "turn_pattern": ",".join(role for role, _ in turns),
+            "first_human_turn": first,
+            "text_before_question": header > 0 and bool(first[:header].strip()),
+            "num_steps": len(labels),
+            "label_reference_found": sample.facts.get("label_reference_found"),  # None: no --label_reference
+        }
+    ]
+
+
+def step_rows(sample: Sample, _units: str) -> list[Row]:
+    """Labels as written, beside the Raw form's official label where both forms were given."""
+    _, labels = _conversation_body(sample)
+    official = sample.facts.get("official_labels") or []
+    return [
+        {
+            "_item": i,
+            "label": label,
+            "official_label": official[i] if i < len(official) else None,
+            "step_chars": prm.step_chars(sample, i),
+        }
+        for i, label in enumerate(labels)
+    ]
+
+
+SAMPLES = Table(
+    "prm_samples",
+    RECORDS,
+    "sample",
+    ("turn_pattern", "first_human_turn", "text_before_question", "num_steps", "label_reference_found"),
+    sample_rows,
+)
+STEPS = Table("prm_steps", RECORDS, "step", ("label", "official_label", "step_chars"), step_rows)
+
+
+def form_key(prompt: str, step_texts: list[str]) -> str:
+    """What a record of either form is matched on: its prompt and step texts (`item2conv_prm` keeps both)."""
+    payload = json.dumps([prompt.strip(), [t.strip() for t in step_texts]], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def conversation_key(sample: Sample) -> str:
+    return form_key(sample.prompt or "", [s.text for s in sample.steps])
+
+
+def raw_key_and_labels(sample: Sample) -> tuple[str, list[str]]:
+    """The Raw record's key and its official labels (`+` iff score > 0, as its parser sets them)."""
+    prompt = sample.record.get("question", "") if isinstance(sample.record, dict) else ""
+    return form_key(prompt, [s.text for s in sample.steps]), [s.label or "-" for s in sample.steps]
+
+
+def reference_facts(sample: Sample, references: dict[str, list[list[str]]]) -> dict[str, Any]:
+    """Whether `--label_reference` has the sample's Raw form and, if so, its official labels: those of the Raw
+    record that agrees with the sample's labels when one of several does, else the first."""
+    candidates = references.get(sample.sample_id)
+    if not candidates:
+        return {"label_reference_found": False}
+    labels = [step.label for step in sample.steps]
+    return {
+        "label_reference_found": True,
+        "official_labels": next((c for c in candidates if c == labels), candidates[0]),
+    }
+
+
+class VisualPrm(Dataset):
+    name = NAME
+    description = "VisualPRM400K conversation form (*_prm.jsonl): step turns labelled + or -"
+    id_fields = ("image", "conversations")
+    tables = (SAMPLES, STEPS)
+    searches_source_folders = True
+    reference = LabelReference(visualprm_raw.DATASET, conversation_key, raw_key_and_labels, reference_facts)
+
+    def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
+        return parse(record, provenance)
+
+    def archive_members(self, names: list[str]) -> list[str]:
+        """The `*_prm.jsonl` members when the archive has any (it may also hold the `_orm` and Raw forms)."""
+        picked = [n for n in names if n.lower().endswith("_prm.jsonl")]
+        return picked or names
+
+    def image_candidates(self, rel: str) -> list[tuple[str, str]]:
+        return prm.image_candidates(rel)
+
+
+DATASET = VisualPrm()

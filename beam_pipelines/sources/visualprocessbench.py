@@ -1,4 +1,5 @@
-"""VisualProcessBench `test.jsonl`: `response.steps` with `process_correctness` in {1, 0, -1}; `image` is a list.
+"""VisualProcessBench `test.jsonl`: `image` (a list), `question`, `answer`, `response.steps` and
+`response.process_correctness` in {1, 0, -1} (0: neutral); the subset is `data_source`.
 
 Label values and the steps/labels count are the `vpb_samples`/`vpb_steps` suites' call, not the parser's.
 """
@@ -8,17 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from beam_pipelines.records import Provenance, RejectedError, Sample, Step
-from beam_pipelines.sources.fields import (
-    STAGE,
-    image_paths,
-    make_sample_id,
-    metadata_of,
-    optional,
-    require,
-    text_value,
-)
+from beam_pipelines.sources import prm
+from beam_pipelines.sources.dataset import RECORDS, Dataset, Row, Table
+from beam_pipelines.sources.fields import STAGE, image_paths, make_sample_id, metadata_of, optional, require, text_value
 
-SOURCE = "visualprocessbench"
+NAME = "visualprocessbench"
 _LABELS = {1: "+", -1: "-", 0: None}
 
 
@@ -37,8 +32,8 @@ def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
         steps.append(Step(i, text, _LABELS[label] if known else None, correctness=label if known else 0))
     data_source = optional(record, "data_source", str)
     return Sample(
-        sample_id=make_sample_id(SOURCE, paths, question, answer, texts, correctness),
-        source=SOURCE,
+        sample_id=make_sample_id(NAME, paths, question, answer, texts, correctness),
+        source=NAME,
         subset=data_source or "",
         provenance=provenance,
         image_paths=paths,
@@ -48,3 +43,46 @@ def parse(record: dict[str, Any], provenance: Provenance) -> Sample:
         metadata=metadata_of(record, ("image", "question", "answer", "response")),
         record=record,
     )
+
+
+def _label_value(value: Any) -> Any:
+    """Labels as written, except that booleans become text, so `True` never passes as the label 1."""
+    return repr(value) if isinstance(value, bool) or not isinstance(value, int | str) else value
+
+
+def _lists(sample: Sample) -> tuple[list[Any], list[Any]]:
+    response = sample.record["response"]
+    return response["steps"], response["process_correctness"]
+
+
+def sample_rows(sample: Sample, _units: str) -> list[Row]:
+    steps, labels = _lists(sample)
+    return [{"num_steps": len(steps), "num_labels": len(labels)}]
+
+
+def step_rows(sample: Sample, _units: str) -> list[Row]:
+    _, labels = _lists(sample)
+    return [
+        {"_item": i, "correctness": _label_value(label), "step_chars": prm.step_chars(sample, i)}
+        for i, label in enumerate(labels)
+    ]
+
+
+SAMPLES = Table("vpb_samples", RECORDS, "sample", ("num_steps", "num_labels"), sample_rows)
+STEPS = Table("vpb_steps", RECORDS, "step", ("correctness", "step_chars"), step_rows)
+
+
+class VisualProcessBench(Dataset):
+    name = NAME
+    description = "VisualProcessBench test.jsonl: response.steps with process_correctness in {1, 0, -1}"
+    id_fields = ("image", "question", "answer", "response.steps", "response.process_correctness")
+    tables = (SAMPLES, STEPS)
+
+    def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
+        return parse(record, provenance)
+
+    def image_candidates(self, rel: str) -> list[tuple[str, str]]:
+        return prm.image_candidates(rel)
+
+
+DATASET = VisualProcessBench()

@@ -7,20 +7,10 @@ image header has been read. Whether a box is acceptable is the `vgr_regions` sui
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
+from beam_pipelines.geometry import as_float
 from beam_pipelines.records import Sample
-
-UNITS = ("normalized", "pixels")
-
-
-def as_float(value: float | int) -> float:
-    """A box number as a float; a runaway integer (hundreds of digits) becomes ±inf, not an OverflowError."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
 
 
 def normalise_boxes(sample: Sample, units: str) -> Sample:

@@ -21,8 +21,9 @@ import pandas as pd
 
 from beam_pipelines.imports import import_long_lived
 from beam_pipelines.records import ErrorInfo, Rejection, Sample
+from beam_pipelines.sources.dataset import Dataset, Row
 from beam_pipelines.validation.suites import ExpectationInfo, SuiteError, info_of
-from beam_pipelines.validation.tables import ID_COLUMNS, TABLES, Row
+from beam_pipelines.validation.tables import ID_COLUMNS, tables_for
 
 STAGE = "validate"
 _RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": list(ID_COLUMNS)}
@@ -67,12 +68,12 @@ def ephemeral_context() -> Any:
 
 
 class SuiteChecker:
-    """The suites of one phase, registered once in an ephemeral GX context (build it in `DoFn.setup`)."""
+    """The dataset's suites of one phase, registered once in an ephemeral GX context (build it in `DoFn.setup`)."""
 
-    def __init__(self, suites: dict[str, dict[str, Any]], phase: str, box_units: str):
+    def __init__(self, suites: dict[str, dict[str, Any]], phase: str, box_units: str, dataset: Dataset):
         suite_class = great_expectations().ExpectationSuite
         self.box_units = box_units
-        self.tables = [TABLES[name] for name in sorted(suites) if TABLES[name].phase == phase]
+        self.tables = [t for t in tables_for(dataset, phase) if t.name in suites]
         self.context = ephemeral_context()
         datasource = self.context.data_sources.add_pandas("vgr_etl")
         self.order = {
@@ -96,10 +97,9 @@ class SuiteChecker:
             built: dict[str, list[Row]] = {}
             try:
                 for table in self.tables:
-                    if sample.source in table.sources:
-                        built[table.name] = [
-                            {"_sample": index, "_item": 0, **r} for r in table.rows(sample, self.box_units)
-                        ]
+                    built[table.name] = [
+                        {"_sample": index, "_item": 0, **r} for r in table.rows(sample, self.box_units)
+                    ]
             except Exception as exc:  # one record's surprise must not fail the batch, let alone the job
                 broken[index] = ErrorInfo(STAGE, "unexpected_error", f"{type(exc).__name__} building tables: {exc}")
                 continue

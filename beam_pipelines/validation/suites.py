@@ -17,7 +17,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from beam_pipelines.validation.tables import TABLES
+from beam_pipelines.validation.tables import known_tables
 
 DEFAULT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "expectations")
 SEVERITIES = {"critical": "error", "warning": "warning", "info": "warning"}
@@ -72,9 +72,10 @@ def info_of(suite: str, expectation: dict[str, Any]) -> ExpectationInfo:
 
 def check_suite(suite: dict[str, Any], where: str) -> None:
     name = suite.get("name")
-    if name not in TABLES:
-        raise SuiteError(f"{where}: suite name {name!r} is not a table (known: {', '.join(sorted(TABLES))})")
-    columns = set(TABLES[name].columns)
+    tables = known_tables()
+    if name not in tables:
+        raise SuiteError(f"{where}: suite name {name!r} is not a table (known: {', '.join(sorted(tables))})")
+    columns = set(tables[name].columns)
     for i, exp in enumerate(suite.get("expectations", [])):
         label = f"{where}: expectation {i} ({exp.get('type')})"
         if not (exp.get("meta") or {}).get("name"):

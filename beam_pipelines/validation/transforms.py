@@ -18,11 +18,10 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipelines.records import Outcome, Sample
-from beam_pipelines.sources.agreement import reference_facts
+from beam_pipelines.sources.dataset import IMAGES, RECORDS, Dataset
 from beam_pipelines.stages import StageClock
 from beam_pipelines.validation.boxes import normalise_boxes
 from beam_pipelines.validation.checker import SuiteChecker
-from beam_pipelines.validation.tables import IMAGES, RECORDS
 
 STATS = "stats"
 
@@ -33,8 +32,15 @@ def _weight(outcome: Any) -> int:
 
 class _ValidateBatchFn(beam.DoFn):
     def __init__(
-        self, suites: dict[str, dict[str, Any]], phase: str, box_units: str, batch_size: int, batch_bytes: int
+        self,
+        dataset: Dataset,
+        suites: dict[str, dict[str, Any]],
+        phase: str,
+        box_units: str,
+        batch_size: int,
+        batch_bytes: int,
     ):
+        self.dataset = dataset
         self.suites = suites
         self.phase = phase
         self.box_units = box_units
@@ -42,7 +48,7 @@ class _ValidateBatchFn(beam.DoFn):
         self.batch_bytes = batch_bytes
 
     def setup(self) -> None:
-        self.checker = SuiteChecker(self.suites, self.phase, self.box_units)
+        self.checker = SuiteChecker(self.suites, self.phase, self.box_units, self.dataset)
         self.clock = StageClock(f"validate_{self.phase}")
 
     def start_bundle(self) -> None:
@@ -51,8 +57,9 @@ class _ValidateBatchFn(beam.DoFn):
         self.buffered_samples = 0
 
     def process(self, outcome: Any, references: dict[str, list[list[str]]] | None = None):
-        if references is not None and isinstance(outcome, Sample):
-            outcome = replace(outcome, facts={**outcome.facts, **reference_facts(outcome, references)})
+        if references is not None and isinstance(outcome, Sample) and self.dataset.reference is not None:
+            facts = self.dataset.reference.facts(outcome, references)
+            outcome = replace(outcome, facts={**outcome.facts, **facts})
         self.buffer.append(outcome)
         if isinstance(outcome, Sample):
             self.buffered_samples += 1
@@ -87,6 +94,7 @@ class _Validate(beam.PTransform):
 
     def __init__(
         self,
+        dataset: Dataset,
         suites: dict[str, dict[str, Any]],
         box_units: str,
         batch_size: int,
@@ -94,7 +102,7 @@ class _Validate(beam.PTransform):
         references: beam.PCollection | None = None,
     ):
         super().__init__()
-        self.fn = _ValidateBatchFn(suites, self.phase, box_units, batch_size, batch_bytes)
+        self.fn = _ValidateBatchFn(dataset, suites, self.phase, box_units, batch_size, batch_bytes)
         self.references = references
 
     def expand(self, outcomes):

@@ -18,7 +18,7 @@ from beam_pipelines.files import remove_matching, remove_tree
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation.replay import PRESETS
 from beam_pipelines.options import VgrEtlOptions, config_of, split_formats
-from beam_pipelines.sources.readers import expand_pattern
+from beam_pipelines.sources.inputs import expand_pattern
 from beam_pipelines.versioning.inputs import fingerprint, unchanged
 from beam_pipelines.versioning.manifest import Manifest, read_current, version_name, version_number
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from beam_pipelines.geometry import pixel_box
 from beam_pipelines.materialisation import replay
-from beam_pipelines.materialisation.crops import CropSettings, crop_regions, pixel_box
+from beam_pipelines.materialisation.crops import CropSettings, crop_regions
 from beam_pipelines.materialisation.images import release_pixels
 from beam_pipelines.materialisation.transforms import _ReplayFn
 from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Region, RejectedError, Sample

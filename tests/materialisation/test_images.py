@@ -10,7 +10,6 @@ from PIL import Image
 
 from beam_pipelines.materialisation.images import (
     ImageRoot,
-    candidates,
     check_relative,
     decode,
     load_image,
@@ -19,6 +18,7 @@ from beam_pipelines.materialisation.images import (
     to_rgb,
 )
 from beam_pipelines.records import RejectedError
+from beam_pipelines.sources.registry import dataset_named
 
 
 def png_bytes(size=(20, 10)) -> bytes:
@@ -35,13 +35,13 @@ def test_escaping_paths_are_rejected(path):
 
 
 def test_candidate_rules_for_visualprm():
-    got = candidates("VisualPRM400K-v1.1-Raw/Geometry3K/a.png", "visualprm_raw")
+    got = dataset_named("visualprm_raw").image_candidates(check_relative("VisualPRM400K-v1.1-Raw/Geometry3K/a.png"))
     assert got == [
         ("as_written", "VisualPRM400K-v1.1-Raw/Geometry3K/a.png"),
         ("strip_dataset_folder", "Geometry3K/a.png"),
         ("add_images_prefix", "images/Geometry3K/a.png"),
     ]
-    assert candidates("coco/x.jpg", "vgr") == [("as_written", "coco/x.jpg")]
+    assert dataset_named("vgr").image_candidates(check_relative("coco/x.jpg")) == [("as_written", "coco/x.jpg")]
 
 
 def test_directory_root_resolution_and_symlink_escape(tmp_path):
@@ -52,12 +52,12 @@ def test_directory_root_resolution_and_symlink_escape(tmp_path):
     outside.write_bytes(png_bytes())
     os.symlink(outside, root / "link.png")
     r = ImageRoot(str(root))
-    assert r.resolve("VisualPRM400K/Geo/a.png", "visualprm") == ("add_images_prefix", "images/Geo/a.png")
+    assert r.resolve("VisualPRM400K/Geo/a.png", dataset_named("visualprm")) == ("add_images_prefix", "images/Geo/a.png")
     with pytest.raises(RejectedError) as err:
-        r.resolve("link.png", "vgr")
+        r.resolve("link.png", dataset_named("vgr"))
     assert err.value.info.check == "path_escapes_root"
     with pytest.raises(RejectedError) as err:
-        r.resolve("nope.png", "vgr")
+        r.resolve("nope.png", dataset_named("vgr"))
     assert err.value.info.check == "image_missing" and "nope.png" in err.value.info.message
 
 
@@ -66,7 +66,7 @@ def test_zip_root_is_read_in_place(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("images/Geo/a.png", png_bytes((30, 40)))
     root = ImageRoot(str(archive))
-    img = load_image(root, "VisualPRM400K-v1.1-Raw/Geo/a.png", "visualprm_raw", 10**6)
+    img = load_image(root, "VisualPRM400K-v1.1-Raw/Geo/a.png", dataset_named("visualprm_raw"), 10**6)
     assert (img.rule, img.encoded.width, img.encoded.height, img.encoded.ext) == ("add_images_prefix", 30, 40, "png")
     assert img.pixels is None  # header only: decoding waits until validation has passed
     root.close()
@@ -168,26 +168,29 @@ def v1_roots(tmp_path, gcs=None):
 
 def check_v1_resolution(root: str, prefix: str) -> None:
     r = ImageRoot(root)
-    assert r.resolve("train/1/img_diagram.png", "visualprm", "geometry3k_en_20240402_extracted") == (
+    assert r.resolve("train/1/img_diagram.png", dataset_named("visualprm"), "geometry3k_en_20240402_extracted") == (
         "source_folder",
         f"{prefix}Geometry3K/train/1/img_diagram.png",
     )
     # the file's name does not start with the folder's: the one folder holding the path is taken
-    assert r.resolve("depth3/7.png", "visualprm", "mavis_geo_depth3_text_dominant") == (
+    assert r.resolve("depth3/7.png", dataset_named("visualprm"), "mavis_geo_depth3_text_dominant") == (
         "search_source_folders",
         f"{prefix}MAVIS-Geometry/depth3/7.png",
     )
     # two folders hold it: the one the file is named after wins, and without one it is ambiguous
-    assert r.resolve("c.png", "visualprm", "geoqa+_extracted_en_version") == ("source_folder", f"{prefix}GeoQA+/c.png")
-    assert load_image(r, "c.png", "visualprm", 10**6, "unigeo_calc_en").encoded.width == 23
+    assert r.resolve("c.png", dataset_named("visualprm"), "geoqa+_extracted_en_version") == (
+        "source_folder",
+        f"{prefix}GeoQA+/c.png",
+    )
+    assert load_image(r, "c.png", dataset_named("visualprm"), 10**6, "unigeo_calc_en").encoded.width == 23
     with pytest.raises(RejectedError) as err:
-        r.resolve("c.png", "visualprm", "iconqa_train_extracted")
+        r.resolve("c.png", dataset_named("visualprm"), "iconqa_train_extracted")
     assert err.value.info.check == "image_ambiguous" and "GeoQA+/c.png" in err.value.info.message
     with pytest.raises(RejectedError) as err:
-        r.resolve("train/2/img_diagram.png", "visualprm", "geometry3k_en_20240402_extracted")
+        r.resolve("train/2/img_diagram.png", dataset_named("visualprm"), "geometry3k_en_20240402_extracted")
     assert err.value.info.check == "image_missing" and "folders under the root" in err.value.info.message
     with pytest.raises(RejectedError) as err:  # Raw paths name their folder: no search there
-        r.resolve("train/1/img_diagram.png", "visualprm_raw", "geometry3k_en_20240402_extracted")
+        r.resolve("train/1/img_diagram.png", dataset_named("visualprm_raw"), "geometry3k_en_20240402_extracted")
     assert err.value.info.check == "image_missing"
     r.close()
 

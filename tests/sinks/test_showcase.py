@@ -7,6 +7,7 @@ from PIL import Image
 
 from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Sample
 from beam_pipelines.sinks.showcase import PREVIEW_ACCEPTED, Showcase
+from beam_pipelines.sources.registry import dataset_named
 
 
 def _samples(n: int) -> list[Sample]:
@@ -25,7 +26,7 @@ def _fold(fn: Showcase, samples: list[Sample]) -> dict:
 
 
 def test_the_preview_does_not_depend_on_bundling():
-    fn, samples = Showcase(), _samples(60)
+    fn, samples = Showcase(dataset_named("vgr")), _samples(60)
     whole = fn.extract_output(_fold(fn, samples))
     parts = [fn.compact(_fold(fn, samples[i::3])) for i in range(3)]
     split = fn.extract_output(fn.merge_accumulators(parts))
@@ -35,7 +36,7 @@ def test_the_preview_does_not_depend_on_bundling():
 
 
 def test_payloads_are_built_when_the_accumulator_leaves_the_bundle():
-    fn = Showcase()
+    fn = Showcase(dataset_named("vgr"))
     acc = _fold(fn, _samples(40))
     assert len(acc["accepted"]) == PREVIEW_ACCEPTED
     assert all(isinstance(value, Sample) for _, value in acc["accepted"])

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from beam_pipelines.sources.huggingface import HubReference, parse_reference, resolve_reference
-from beam_pipelines.sources.readers import InputUnit, expand_pattern, plan_chunks, read_chunk
+from beam_pipelines.sources.inputs import expand_pattern
+from beam_pipelines.sources.readers import RecordFile, plan_chunks, read_chunk
 
 README = """---
 configs:
@@ -77,7 +78,7 @@ def rows(n: int) -> list[dict]:
 
 
 def read_everything(paths: list[str], rows_per_chunk: int) -> tuple[list, list]:
-    chunks = [c for p in paths for c in plan_chunks(InputUnit("vgr", p, "arrow"), rows_per_chunk)]
+    chunks = [c for p in paths for c in plan_chunks(RecordFile("vgr", p, "arrow"), rows_per_chunk)]
     return chunks, [r for c in chunks for r in read_chunk(c)]
 
 
@@ -120,7 +121,7 @@ def test_arrow_stream_with_dictionary_columns_is_refused(tmp_path):
         writer.write_table(table)
     (tmp_path / "d.arrow").write_bytes(buf.getvalue())
     with pytest.raises(ValueError, match="dictionary"):
-        plan_chunks(InputUnit("vgr", str(tmp_path / "d.arrow"), "arrow"), 10)
+        plan_chunks(RecordFile("vgr", str(tmp_path / "d.arrow"), "arrow"), 10)
 
 
 def test_saved_dataset_on_gcs(gcs, tmp_path):

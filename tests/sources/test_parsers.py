@@ -3,7 +3,10 @@
 import pytest
 
 from beam_pipelines.records import Provenance, RejectedError
-from beam_pipelines.sources import PARSERS, visualprm
+from beam_pipelines.sources import prm
+from beam_pipelines.sources.registry import dataset_named, names
+
+PARSERS = {name: dataset_named(name).parse for name in names()}
 
 PROV = Provenance("/data/geometry3k_en_20240402_extracted_prm.jsonl", 3, "c-00000")
 
@@ -164,7 +167,7 @@ def test_visualprocessbench_parser_is_lenient_and_leaves_labels_to_the_suites():
 
 
 def test_original_question_unwraps_the_rollout_instruction():
-    assert visualprm.original_question("<image>\nYour task ...\n\nQuestion:\n\nFind x.") == "Find x."
+    assert prm.original_question("<image>\nYour task ...\n\nQuestion:\n\nFind x.") == "Find x."
 
 
 def test_visualprm_tolerates_a_placeholder_before_the_question_header():
@@ -175,8 +178,42 @@ def test_visualprm_tolerates_a_placeholder_before_the_question_header():
 
 def test_jsonl_line_with_byte_order_mark_parses():
     from beam_pipelines.records import RawRecord
-    from beam_pipelines.sources import parse_raw
+    from beam_pipelines.sources.parsing import parse_raw
 
     line = "\ufeff".encode() + b'{"image": "a/b.png", "conversations": [{"from": "human", "value": "q"}, '
     line += b'{"from": "gpt", "value": "Final answer: 1"}]}'
-    assert parse_raw(RawRecord("vgr", PROV, line=line)).answer == "1"
+    assert parse_raw(RawRecord("vgr", PROV, line=line), dataset_named("vgr")).answer == "1"
+
+
+ROWS = {"vgr": vgr_row, "visualprm": conv_row, "visualprm_raw": raw_row, "visualprocessbench": vpb_row}
+
+
+def _changed(record: dict, field: str) -> dict:
+    """The record with the value at a (dotted) field edited, keeping its type."""
+    head, _, rest = field.partition(".")
+    value = record[head]
+    if rest:
+        return {**record, head: _changed(value, rest)}
+    if isinstance(value, str):
+        edited = value + " (edited)"
+    elif isinstance(value, int | float):
+        edited = value + 1
+    elif isinstance(value, list) and value and isinstance(value[-1], dict):
+        last = value[-1]
+        key = max((k for k, v in last.items() if isinstance(v, str)), key=lambda k: len(last[k]))
+        edited = [*value[:-1], {**last, key: last[key] + " (edited)"}]
+    else:
+        edited = [*value, value[-1]]
+    return {**record, head: edited}
+
+
+@pytest.mark.parametrize("source", sorted(ROWS))
+def test_id_fields_are_what_defines_the_sample_id(source):
+    dataset = dataset_named(source)
+    assert set(ROWS) == set(names())
+    record = ROWS[source]()
+    first = dataset.parse(record, PROV).sample_id
+    assert first.startswith(f"{source}-")
+    for field in dataset.id_fields:
+        assert dataset.parse(_changed(record, field), PROV).sample_id != first, field
+    assert dataset.parse({**record, "not_an_id_field": "x"}, PROV).sample_id == first

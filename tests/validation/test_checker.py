@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 
 from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Rejection, Sample
-from beam_pipelines.sources import PARSERS
+from beam_pipelines.sources.dataset import IMAGES, RECORDS
+from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.validation.boxes import normalise_boxes
 from beam_pipelines.validation.checker import SuiteChecker
 from beam_pipelines.validation.suites import expectation_infos, load_suites
-from beam_pipelines.validation.tables import IMAGES, RECORDS
 
 PROV = Provenance("in.jsonl", 0, "c0")
 SUITES = load_suites()
@@ -138,7 +138,7 @@ FACTS = {
 
 def sample_of(source: str, record: dict, image=None, facts=None) -> Sample:
     width, height, fmt, orientation = (*(image or (100, 80, "JPEG")), 1)[:4]
-    sample = PARSERS[source](record, PROV)
+    sample = dataset_named(source).parse(record, PROV)
     encoded = EncodedImage(b"\xff" * 10, "jpg", width, height)
     images = (LoadedImage("a", "/r/a", "as_written", encoded, fmt, orientation),)
     return replace(sample, images=images, facts={**sample.facts, **(facts or {})})
@@ -146,9 +146,11 @@ def sample_of(source: str, record: dict, image=None, facts=None) -> Sample:
 
 def check(samples: list[Sample], units: str = "normalized") -> tuple[list, Counter]:
     """Both phases, as the pipeline applies them: record suites, then image suites on the survivors."""
-    outcomes, stats = SuiteChecker(SUITES, RECORDS, units).check(samples)
+    dataset = dataset_named(samples[0].source)
+    outcomes, stats = SuiteChecker(SUITES, RECORDS, units, dataset).check(samples)
     survivors = [o for o in outcomes if isinstance(o, Sample)]
-    checked, image_stats = SuiteChecker(SUITES, IMAGES, units).check([normalise_boxes(s, units) for s in survivors])
+    checker = SuiteChecker(SUITES, IMAGES, units, dataset)
+    checked, image_stats = checker.check([normalise_boxes(s, units) for s in survivors])
     merged = iter(checked)
     return [o if isinstance(o, Rejection) else next(merged) for o in outcomes], stats + image_stats
 

@@ -14,7 +14,8 @@ from beam_pipelines.layout import CURRENT
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.records import Provenance, RawRecord
-from beam_pipelines.sources import parse_raw
+from beam_pipelines.sources.parsing import parse_raw
+from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.sources.transforms import FindDuplicates
 from beam_pipelines.versioning.manifest import read_current
 from beam_pipelines.versioning.plan import plan_version
@@ -78,9 +79,10 @@ def _raw(row: int, question: str, file: str = "new.jsonl") -> RawRecord:
 
 
 def test_published_ids_are_skipped_and_vanished_ones_found():
-    published = parse_raw(_raw(0, "q-old")).sample_id
-    vanished = parse_raw(_raw(1, "q-gone")).sample_id
-    elsewhere = parse_raw(_raw(2, "q-other")).sample_id
+    vgr = dataset_named("vgr")
+    published = parse_raw(_raw(0, "q-old"), vgr).sample_id
+    vanished = parse_raw(_raw(1, "q-gone"), vgr).sample_id
+    elsewhere = parse_raw(_raw(2, "q-other"), vgr).sample_id
     known = [
         (published, (0, None, ("v000001-a", "old.jsonl", "", 0))),
         (vanished, (0, None, ("v000001-a", "old.jsonl", "", 1))),
@@ -88,6 +90,6 @@ def test_published_ids_are_skipped_and_vanished_ones_found():
     ]
     with TestPipeline(runner="FnApiRunner") as p:
         raws = p | "Raws" >> beam.Create([_raw(0, "q-old"), _raw(1, "q-new")])
-        ids = raws | FindDuplicates(p | "Known" >> beam.Create(known), frozenset({"old.jsonl"}))
+        ids = raws | FindDuplicates(vgr, p | "Known" >> beam.Create(known), frozenset({"old.jsonl"}))
         assert_that(ids["kept"], equal_to([(published, ("old.jsonl", "", 0, "v000001-a"))]), label="Kept")
         assert_that(ids["removed"], equal_to([("v000001-a", vanished)]), label="Removed")
