@@ -33,13 +33,18 @@ from concurrent import futures
 
 import grpc
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
-from apache_beam.portability import python_urns
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, beam_runner_api_pb2, endpoints_pb2
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.runners.portability.fn_api_runner.worker_handlers import ExternalWorkerHandler, WorkerHandler
-from apache_beam.runners.portability.local_job_service import BeamFnLoggingServicer
 from google.protobuf import json_format, text_format
 
+from beam_pipelines.beam_internals import (
+    SDK_WORKER_MAIN,
+    SUBPROCESS_SDK,
+    BeamFnLoggingServicer,
+    ExternalWorkerHandler,
+    FnApiRunner,
+    WorkerHandler,
+    provision_pipeline_options,
+)
 from beam_pipelines.imports import import_long_lived
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,7 +57,7 @@ def _preload() -> None:
     """What a worker imports beyond the launcher's modules: the SDK harness, and Great Expectations (validation)."""
     from beam_pipelines.validation.checker import great_expectations
 
-    import_long_lived("apache_beam.runners.worker.sdk_worker_main")
+    import_long_lived(SDK_WORKER_MAIN)
     great_expectations()
     gc.freeze()
 
@@ -61,9 +66,7 @@ def run_sdk_worker(env: dict[str, str]) -> None:
     """A worker's body: the environment and logging of a spawned worker, then Beam's own worker main."""
     os.environ.update(env)
     _fresh_logging()
-    from apache_beam.runners.worker import sdk_worker_main
-
-    sdk_worker_main.main([])
+    import_long_lived(SDK_WORKER_MAIN).main([])
 
 
 def _fresh_logging() -> None:
@@ -212,7 +215,7 @@ class _WorkerPool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):
         return beam_fn_api_pb2.StopWorkerResponse()
 
 
-SPAWNED_WORKER_COMMAND = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main"
+SPAWNED_WORKER_COMMAND = f"{sys.executable} -m {SDK_WORKER_MAIN}"
 """The command `FnApiRunner` gives its multi_processing environment: the environments this runner serves itself."""
 
 
@@ -226,7 +229,7 @@ class ForkingFnApiRunner(FnApiRunner):
     def run_via_runner_api(self, pipeline_proto, options):
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         url = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
-        options_json = json_format.MessageToJson(self._provision_info.provision_info.pipeline_options)
+        options_json = json_format.MessageToJson(provision_pipeline_options(self))
         pool = _WorkerPool(self.zygote, options_json, logging_url=url)
         beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(pool, server)
         beam_fn_api_pb2_grpc.add_BeamFnLoggingServicer_to_server(BeamFnLoggingServicer(), server)
@@ -255,7 +258,7 @@ def _serve_spawned_environments(pipeline_proto: beam_runner_api_pb2.Pipeline, ur
     """Point the runner's own subprocess environments at the worker pool at `url`."""
     payload = beam_runner_api_pb2.ExternalPayload(endpoint=endpoints_pb2.ApiServiceDescriptor(url=url))
     for env in pipeline_proto.components.environments.values():
-        if env.urn != python_urns.SUBPROCESS_SDK:
+        if env.urn != SUBPROCESS_SDK:
             continue
         if env.payload.decode("utf-8") != SPAWNED_WORKER_COMMAND:
             continue

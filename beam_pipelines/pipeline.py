@@ -2,22 +2,23 @@
 
     current version's ids (refresh) ─ ReadPublishedIds ─┐
     input files ─ PlanChunks ─┬─ FindDuplicates (ids only) ┴─────────────┐ (side input)   ── removed ids ─┐
-                              └─ ReadRecords ─ ParseSamples ─ ValidateRecords ─ LoadImages
-                                       ─ ValidateImages ─ DecodeImages ─ CropRegions ─ ComputeReplay
-                                       [─ ScoreRegions, with --score_model]
-                                       ─┬─ WriteParquetShards ──┐
-                                        ├─ WriteWebDatasetShards ┤
-                                        ├─ WriteIndexShards ─────┤
-                                        ├─ WriteDeadLetters ─────┼─ WriteReport ─ PublishVersion
-                                        └─ outcome counters ─────┤
-    per-expectation counters of the two validation stages ──────────────┘
-    unexpected exceptions in any stage ─ ErrorHandler ─ WriteErrorRecords ─┘
-    removed ids (--on_removed drop) ─ RewriteRemoved ─────────────────────────────────┘
+                              └─ ReadRecords ─┬─ ParseSamples ─ ValidateRecords ─ LoadImages
+                                              │     ─ ValidateImages ─ DecodeImages ─ CropRegions ─ ComputeReplay
+                                              │     [─ ScoreRegions, with --score_model]
+                                              │     ─┬─ WriteParquetShards ──┐
+                                              │      ├─ WriteWebDatasetShards ┤ files, stage times
+                                              │      ├─ WriteIndexShards ─────┤
+                                              │      ├─ WriteDeadLetters ─────┼─ PublishVersion (rows counted in
+                                              │      └─ CountOutcomes ────────┤   the files, invariant, pages,
+                                              └─ CountRecordsRead ────────────┤   report, pointer)
+    per-expectation counters of the two validation stages ────────────────────┤
+    unexpected exceptions in any stage ─ ErrorHandler ─ WriteErrorRecords ─────┤
+    removed ids (--on_removed drop) ─ RewriteRemoved ─────────────────────────┘
 
-Everything from ReadRecords to the writers is one fused chain per chunk: images are decoded once,
-after validation, never shuffled, and shards line up with input chunks. The validation stages batch
-samples within a bundle (Great Expectations has a fixed cost per call) and keep their order. Shards are named
-after the version the run publishes (`versioning/`); the plan of what to read is made before the job is built.
+Everything from ReadRecords to the writers is one fused chain per chunk: images are decoded once, after
+validation, never shuffled, and shards line up with input chunks. The validation stages batch samples within a
+bundle (Great Expectations has a fixed cost per call) and keep their order. Shards are named after the version the
+run publishes (`versioning/`); the plan of what to read is made before the job is built.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings
 from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, DecodeImages, LoadImages
 from beam_pipelines.options import VgrEtlOptions, config_of, formats_of
-from beam_pipelines.sinks.report import MergeCounts
+from beam_pipelines.sinks.counters import MergeCounts
 from beam_pipelines.sinks.shards import ShardLimits, ShardTarget
 from beam_pipelines.sinks.transforms import (
     CountOutcomes,
@@ -38,7 +39,6 @@ from beam_pipelines.sinks.transforms import (
     WriteErrorRecords,
     WriteIndexShards,
     WriteParquetShards,
-    WriteReport,
     WriteWebDatasetShards,
 )
 from beam_pipelines.sources.registry import dataset_named
@@ -52,7 +52,7 @@ from beam_pipelines.sources.transforms import (
 from beam_pipelines.validation.suites import expectation_infos, load_suites
 from beam_pipelines.validation.transforms import ValidateImages, ValidateRecords
 from beam_pipelines.versioning.plan import VersionPlan, plan_version
-from beam_pipelines.versioning.transforms import PublishVersion, ReadPublishedIds, RewriteRemoved
+from beam_pipelines.versioning.transforms import Finish, PublishVersion, ReadPublishedIds, RewriteRemoved
 
 
 def _removed_stats(_: tuple[str, str], drop: bool) -> dict[str, int]:
@@ -65,14 +65,14 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
     dataset = dataset_named(o.source)
     plan = plan or plan_version(options, "run", list_inputs=False, clean=False)
     formats = formats_of(o)
-    target = ShardTarget(OutputLayout(o.output), ShardLimits(o.shard_max_samples, o.shard_max_bytes), plan.version)
+    target = ShardTarget(OutputLayout(o.output), ShardLimits(o.chunk_rows, o.shard_max_bytes), plan.version)
     crop_settings = CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)
     replay_config = replay.preset(o.replay_preset, o.replay_frame)
     suites = load_suites(o.expectations)
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
 
     chunks = p | "PlanChunks" >> PlanChunks(
-        dataset, list(o.input if plan.files is None else plan.files), o.shard_max_samples
+        dataset, list(o.input if plan.files is None else plan.files), o.chunk_rows
     )
     raws_for_ids = chunks | "ReadForIds" >> ReadRecords()
     published = p | "ReadPublishedIds" >> ReadPublishedIds(o.output, plan.known_index) if plan.known_index else None
@@ -80,7 +80,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
     references = None
     if o.label_reference:
         references = raws_for_ids | "ReferenceLabels" >> ReferenceLabels(
-            dataset, o.label_reference, o.shard_max_samples
+            dataset, o.label_reference, o.chunk_rows
         )
     with ErrorHandler(WriteErrorRecords(target)) as errors:
         raws = chunks | "ReadRecords" >> ReadRecords()
@@ -124,11 +124,14 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
     ) | "FlattenCounts" >> beam.Flatten()
     config = {**config_of(o), "replay_preset_json": replay_config.to_json()}
     expectations = {name: info.to_json() for name, info in expectation_infos(suites).items()}
-    infos = shards | "FlattenShards" >> beam.Flatten()
     replacements = (
         ids["removed"] | "RewriteRemoved" >> RewriteRemoved(plan) if drop else p | "NoRewrites" >> beam.Create([])
     )
-    report = {"counts": counts, "shards": infos, "outcomes": outcomes} | "WriteReport" >> WriteReport(
-        dataset, o.output, plan.version, config, expectations
-    )
-    _ = report | "PublishVersion" >> PublishVersion(plan, config_of(o), infos, replacements)
+    run = {
+        "counts": counts,
+        "files": shards | "FlattenShards" >> beam.Flatten(),
+        "replacements": replacements,
+        "records_read": raws | "CountRecordsRead" >> beam.combiners.Count.Globally(),
+        "outcomes": outcomes,
+    }
+    _ = run | "PublishVersion" >> PublishVersion(Finish(plan, config, expectations, formats), dataset)

@@ -10,7 +10,10 @@ instead of failing the job.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -24,13 +27,19 @@ TIMING_NAMESPACE = "vgr_etl.stage_us"
 beam.coders.registry.register_coder(Outcome, OutcomeCoder)
 
 
+_worked: Counter = Counter()
+_worked_lock = threading.Lock()
+
+
 class StageClock:
-    """Microseconds spent in a stage's own work, as a Beam counter (the benchmark's per-stage breakdown).
+    """Microseconds spent in a stage's own work: a Beam counter (for the runner's metrics) and this process's tally,
+    which the shard writers hand on to the report (`take_stage_times`), so the job itself can report it.
 
     Only the work is timed, never a `yield`: in a fused chain the consumer runs inside the yield.
     """
 
     def __init__(self, stage: str):
+        self.stage = stage
         self.counter = Metrics.counter(TIMING_NAMESPACE, stage)
 
     def __enter__(self) -> StageClock:
@@ -38,7 +47,25 @@ class StageClock:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.counter.inc(int((time.perf_counter() - self.started) * 1e6))
+        us = int((time.perf_counter() - self.started) * 1e6)
+        self.counter.inc(us)
+        with _worked_lock:
+            _worked[self.stage] += us
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Microseconds of work per stage that one process did since the last hand-over."""
+
+    us: tuple[tuple[str, int], ...]
+
+
+def take_stage_times() -> StageTimes:
+    """This process's stage tally since the last call, emptied: each microsecond is handed on once."""
+    with _worked_lock:
+        taken = tuple(sorted(_worked.items()))
+        _worked.clear()
+    return StageTimes(taken)
 
 
 class SampleStageFn(beam.DoFn):

@@ -1,53 +1,26 @@
-"""Dataflow Flex Template support: metadata derived from `VgrEtlOptions` (so neither drifts) and the launcher.
+"""Dataflow Flex Template support: the metadata derived from `options.OPTIONS` (so neither drifts), and the
+launcher's entry point.
 
 `python -m beam_pipelines.templates > infra/dataflow/metadata.json` regenerates the committed metadata; a test
-checks that it still equals what the options class gives. `launch` is what the launcher image runs.
+checks that it still equals what the declarations give. `launch` is what the launcher image runs: it plans the
+version, submits the job and returns; the job writes the report and publishes.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
+import sys
 from typing import Any
 
-from apache_beam.options.pipeline_options import _BeamArgumentParser
+from beam_pipelines import launcher
+from beam_pipelines.options import OPTIONS, Option
 
-from beam_pipelines.options import VgrEtlOptions
-
-REQUIRED = ("source", "input", "image_root", "output")
-LOCAL_ONLY = ("local_worker_start",)
-"""Options of the local runner: not template parameters."""
 NAME = "vgr-etl"
 DESCRIPTION = (
     "Visual-reasoning training data ETL: VGR-SFT, VisualPRM400K and VisualProcessBench records with their images "
     "to sharded Parquet and WebDataset, with dead letters and a run report."
 )
-
-
-def option_actions() -> list[argparse.Action]:
-    """The argparse actions of every `VgrEtlOptions` flag, in declaration order."""
-    parser = _BeamArgumentParser(allow_abbrev=False)
-    VgrEtlOptions._add_argparse_args(parser)
-    return [a for a in parser._actions if a.option_strings and a.dest not in ("help", *LOCAL_ONLY)]
-
-
-def _parameter(action: argparse.Action) -> dict[str, Any]:
-    param: dict[str, Any] = {
-        "name": action.dest,
-        "label": action.dest.replace("_", " ").capitalize(),
-        "helpText": action.help,
-        "isOptional": action.dest not in REQUIRED,
-    }
-    if action.choices:
-        param["regexes"] = ["^(" + "|".join(re.escape(str(c)) for c in action.choices) + ")$"]
-    elif action.type in (int, float):
-        param["regexes"] = ["^[0-9]+$" if action.type is int else r"^[0-9]*\.?[0-9]+$"]
-    elif action.nargs == 0:
-        param["regexes"] = ["^(true|false)$"]
-    return param
-
-
 COMMANDS = ("run", "refresh")
 COMMAND_PARAMETER = {
     "name": "command",
@@ -59,12 +32,43 @@ COMMAND_PARAMETER = {
 }
 
 
+def template_options() -> list[Option]:
+    """The options that are template parameters: all but the local runner's."""
+    return [o for o in OPTIONS if not o.local_only]
+
+
+def _regexes(option: Option) -> list[str] | None:
+    choices = option.choice_list()
+    if choices:
+        return ["^(" + "|".join(re.escape(str(c)) for c in choices) + ")$"]
+    if option.type is int:
+        return ["^[0-9]+$"]
+    if option.type is float:
+        return [r"^[0-9]*\.?[0-9]+$"]
+    if option.type is bool:
+        return ["^(true|false)$"]
+    return None
+
+
+def _parameter(option: Option) -> dict[str, Any]:
+    param: dict[str, Any] = {
+        "name": option.name,
+        "label": option.name.replace("_", " ").capitalize(),
+        "helpText": option.help,
+        "isOptional": not option.required,
+    }
+    regexes = _regexes(option)
+    if regexes:
+        param["regexes"] = regexes
+    return param
+
+
 def flex_template_metadata() -> dict[str, Any]:
     return {
         "name": NAME,
         "description": DESCRIPTION,
         "streaming": False,
-        "parameters": [COMMAND_PARAMETER, *(_parameter(a) for a in option_actions())],
+        "parameters": [COMMAND_PARAMETER, *(_parameter(o) for o in template_options())],
     }
 
 
@@ -76,8 +80,8 @@ def launcher_argv(argv: list[str]) -> list[str]:
     (a line feed cannot occur in a GCS object name); the runner defaults to Dataflow (the CLI's own default is the
     local runner).
     """
-    flags = {a.dest for a in option_actions() if a.nargs == 0}
-    repeated = {a.dest for a in option_actions() if isinstance(a, argparse._AppendAction)}
+    flags = {o.name for o in template_options() if o.type is bool}
+    repeated = {o.name for o in template_options() if o.repeatable}
     out = []
     for arg in argv:
         name, eq, value = arg.partition("=")
@@ -97,13 +101,25 @@ def launcher_argv(argv: list[str]) -> list[str]:
 
 
 def launch(argv: list[str]) -> int:
-    """The launcher's entry: `--command=run|refresh` (default run) picks the CLI command, the rest are options."""
-    from beam_pipelines.cli import main
+    """The launcher's entry: `--command=run|refresh` (default run) picks the command, the rest are options.
 
+    The job is submitted and not waited for (it writes its report and publishes itself); 2 when it cannot be."""
     command = next((a.split("=", 1)[1] for a in argv if a.startswith("--command=")), "run")
-    if command not in COMMANDS:
-        raise ValueError(f"--command must be one of {', '.join(COMMANDS)}")
-    return main([command, *launcher_argv(argv)])
+    try:
+        if command not in COMMANDS:
+            raise ValueError(f"--command must be one of {', '.join(COMMANDS)}")
+        report = launcher.run(launcher.parse(launcher_argv(argv)), command)
+    except Exception as exc:
+        print(
+            f"vgr-etl: {command} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            file=sys.stderr,
+        )
+        return 2
+    if report is not None:  # a refresh with nothing to do runs no job
+        print(report.summary(report.config.get("output", "")))
+        return 1 if report.failure() else 0
+    print("vgr-etl: job built or submitted without waiting (dry run, template or Flex Template launch)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def data_files(output: Path) -> dict[str, bytes]:
 def test_floor_writes_the_files_the_pipeline_writes(tmp_path, source):
     data = generate(tmp_path / "data", n_vgr=12, n_prm=6)
     pipeline, floor = tmp_path / "pipeline", tmp_path / "floor"
-    assert run_cli(*data.argv(source, str(pipeline)), "--shard_max_samples=5") == 0
+    assert run_cli(*data.argv(source, str(pipeline)), "--chunk_rows=5") == 0
     pattern = data.vgr_input if source == "vgr" else data.prm_input
     result = run_floor(source, pattern, data.image_root, str(floor), 5)
     assert result["samples"] == len(parquet_rows(pipeline, "samples")) == (12 if source == "vgr" else 6)

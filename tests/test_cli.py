@@ -4,7 +4,10 @@ import json
 import subprocess
 import sys
 
-from beam_pipelines.cli import _with_default_runner, main
+from apache_beam.options.pipeline_options import StandardOptions
+
+from beam_pipelines.cli import main
+from beam_pipelines.launcher import parse
 from tests.conftest import report_of, run_cli
 
 
@@ -41,8 +44,8 @@ def test_a_label_reference_that_matches_nothing_is_named(demo, tmp_path, capsys)
 
 
 def test_default_runner_never_tries_prism():
-    assert _with_default_runner(["--source=vgr"])[-1] == "--runner=FnApiRunner"
-    assert _with_default_runner(["--runner", "DataflowRunner"]) == ["--runner", "DataflowRunner"]
+    assert parse(["--source=vgr"]).view_as(StandardOptions).runner == "FnApiRunner"
+    assert parse(["--runner", "DataflowRunner"]).view_as(StandardOptions).runner == "DataflowRunner"
 
 
 def test_console_entry_point_and_module_agree(demo, tmp_path):

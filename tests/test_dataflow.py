@@ -28,7 +28,7 @@ STAGES = (
     "WriteParquetShards",
     "WriteWebDatasetShards",
     "WriteDeadLetters",
-    "WriteReport",
+    "PublishVersion",
 )
 
 

@@ -52,7 +52,7 @@ def test_a_rerun_on_gcs_publishes_a_new_version_and_gc_removes_the_old_one(demo,
     local, url = on_gcs
     out_url = f"{gcs.bucket('vgr-outputs')}/rerun"
     run = gs_run(demo["visualprocessbench"], local, url)
-    assert run_cli(*run.argv(out_url), "--max_reject_fraction=0.5", "--shard_max_samples=2") == 0
+    assert run_cli(*run.argv(out_url), "--max_reject_fraction=0.5", "--chunk_rows=2") == 0
     first = [n for n in gcs.names(out_url) if n.startswith(("parquet/", "webdataset/", "index/"))]
     assert run_cli(*run.argv(out_url), "--max_reject_fraction=0.5", "--formats=parquet") == 0
     assert set(first) <= set(gcs.names(out_url)), "readers of the first version keep its files until gc"

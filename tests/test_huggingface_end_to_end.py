@@ -64,7 +64,7 @@ def test_hugging_face_inputs_give_the_parquet_outputs(demo, parquet_input, refer
     hf_input = make_input(parquet_input, tmp_path / "hf")
     out = tmp_path / "out"
     args = ["--source=vgr", f"--input={hf_input}", f"--image_root={demo['vgr'].image_root}", f"--output={out}"]
-    assert run_cli(*args, "--max_reject_fraction=0.5", "--shard_max_samples=4") == 0
+    assert run_cli(*args, "--max_reject_fraction=0.5", "--chunk_rows=4") == 0
     assert snapshot(out, drop=PROVENANCE) == snapshot(reference, drop=PROVENANCE)
     files = {r["input_file"] for r in pq.read_table(next((out / "parquet" / "samples").glob("*.parquet"))).to_pylist()}
     assert files and all(f.endswith((".arrow", ".parquet")) and "vgr_shortcot" not in f for f in files)

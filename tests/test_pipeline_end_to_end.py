@@ -161,7 +161,7 @@ def test_shard_targets_split_outputs(demo, tmp_path):
         run_cli(
             *demo["vgr"].argv(str(out)),
             "--max_reject_fraction=0.5",
-            "--shard_max_samples=5",
+            "--chunk_rows=5",
             "--shard_max_bytes=150000",
             "--formats=parquet",
         )

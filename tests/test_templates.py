@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from beam_pipelines.cli import FLEX_TEMPLATE_ENV, launch_mode
-from beam_pipelines.options import VgrEtlOptions
-from beam_pipelines.templates import REQUIRED, flex_template_metadata, launch, launcher_argv, option_actions
+from beam_pipelines.launcher import FLEX_TEMPLATE_ENV, launch_mode
+from beam_pipelines.options import BY_NAME, VgrEtlOptions
+from beam_pipelines.templates import flex_template_metadata, launch, launcher_argv
+from tests.helpers.options import option_actions
 from tests.test_dataflow import dataflow_args
 
 METADATA = Path(__file__).resolve().parents[1] / "infra" / "dataflow" / "metadata.json"
@@ -30,7 +31,7 @@ def test_every_option_is_a_parameter_with_help_and_a_working_regex():
     defaults = VgrEtlOptions([]).view_as(VgrEtlOptions)
     for name, param in params.items():
         assert param["helpText"] == actions[name].help and param["helpText"]
-        assert param["isOptional"] == (name not in REQUIRED)
+        assert param["isOptional"] == (not BY_NAME[name].required)
         for regex in param.get("regexes", []):
             for choice in actions[name].choices or []:
                 assert re.match(regex, str(choice))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from beam_pipelines.cli import RunFailed, run_pipeline, summary
+from beam_pipelines import launcher
 from beam_pipelines.demo.generate import generate
 
 
@@ -16,12 +16,15 @@ def run_demo(output: str, beam_args: list[str]) -> int:
     for source, demo_run in runs.items():
         out = os.path.join(output, "out", source)
         try:
-            report = run_pipeline([*demo_run.argv(out), *beam_args])
-        except RunFailed as exc:
+            report = launcher.run(launcher.parse([*demo_run.argv(out), *beam_args]))
+        except Exception as exc:
             print(f"{source}: run failed: {exc}")
             status = 1
             continue
         assert report is not None
-        print(summary(report, out))
+        print(report.summary(out))
+        if report.failure():
+            print(f"{source}: {report.failure()}")
+            status = 1
     print(f"\ndone: outputs under {os.path.join(output, 'out')}/<source>/, each with report.json")
     return status

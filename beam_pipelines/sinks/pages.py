@@ -6,9 +6,14 @@ from a bucket download or an air-gapped laptop alike.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from typing import Any
+
+from beam_pipelines.files import write_text
+from beam_pipelines.layout import PREVIEW_PAGE, VALIDATION_PAGE, OutputLayout
+from beam_pipelines.report import Report
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
@@ -169,3 +174,12 @@ def preview_page(report: dict[str, Any], showcase: dict[str, Any]) -> str:
     parts.append(f"<h2>Rejected ({len(showcase['rejected'])} shown)</h2>")
     parts.append(_example_block(showcase["rejected"]))
     return _page(f"vgr-etl preview: {report['config'].get('source')}", "".join(parts))
+
+
+def write_pages(layout: OutputLayout, version: str, report: Report, showcase: dict[str, Any]) -> None:
+    """Both pages, kept with the version and at the output root (the last run's)."""
+    body = dataclasses.asdict(report)
+    pages = {VALIDATION_PAGE: validation_page(body, showcase["examples"]), PREVIEW_PAGE: preview_page(body, showcase)}
+    for page, text in pages.items():
+        write_text(layout.page(page, version), text, layout.scratch)
+        write_text(layout.page(page), text, layout.scratch)

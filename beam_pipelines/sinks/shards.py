@@ -20,7 +20,7 @@ from apache_beam.transforms.window import GlobalWindows
 from beam_pipelines.files import AtomicFile, WrittenFile
 from beam_pipelines.layout import OutputLayout, part_name
 from beam_pipelines.records import Sample
-from beam_pipelines.stages import StageClock
+from beam_pipelines.stages import StageClock, take_stage_times
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,11 @@ class ChunkWriterFn(beam.DoFn):
         return self.target.unit(self._chunk or "")
 
     def finish_bundle(self):
+        """The bundle's last files, then this process's stage times: writers end the fused chain, so by now every
+        stage upstream has finished its share of the bundle."""
         for info in self._close():
             yield GlobalWindows.windowed_value(info)
+        yield GlobalWindows.windowed_value(take_stage_times())
 
     def _close(self):
         if self._chunk is not None and self._rows:

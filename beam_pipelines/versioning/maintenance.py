@@ -27,7 +27,7 @@ from beam_pipelines.versioning.manifest import (
 )
 from beam_pipelines.versioning.plan import VersionPlan, clean_leftovers
 from beam_pipelines.versioning.rewrite import rewrite_units
-from beam_pipelines.versioning.transforms import PublishVersion, Replacement
+from beam_pipelines.versioning.transforms import Finish, PublishVersion, Replacement
 
 
 def plan_groups(units: list[Unit], max_samples: int, max_bytes: int) -> list[list[Unit]]:
@@ -69,6 +69,15 @@ def _merge(indexed_group: tuple[int, list[Unit]], plan: VersionPlan) -> Replacem
     return Replacement(tuple(u.name for u in group), tuple(infos))
 
 
+def merged_rows(groups: list[list[Unit]]) -> dict[str, int]:
+    """The rows, per kind of file, that the merges of `groups` must hold: all those of the units merged."""
+    rows: dict[str, int] = {}
+    for unit in (u for group in groups for u in group):
+        for f in unit.files:
+            rows[f.kind] = rows.get(f.kind, 0) + f.rows
+    return rows
+
+
 def build_compaction(p: beam.Pipeline, plan: VersionPlan, groups: list[list[Unit]]) -> None:
     assert plan.parent is not None
     replacements = (
@@ -77,12 +86,14 @@ def build_compaction(p: beam.Pipeline, plan: VersionPlan, groups: list[list[Unit
         | "Spread" >> beam.Reshuffle()
         | "MergeUnits" >> beam.Map(_merge, plan)
     )
-    report = {"command": "compact", "input_records": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
-    _ = (
-        p
-        | "Report" >> beam.Create([report])
-        | "PublishVersion" >> PublishVersion(plan, plan.parent.options, p | "NoFiles" >> beam.Create([]), replacements)
-    )
+    run = {
+        "counts": p | "NoCounts" >> beam.Create([{}]),
+        "files": p | "NoFiles" >> beam.Create([]),
+        "replacements": replacements,
+        "records_read": p | "SamplesMerged" >> beam.Create([sum(u.samples for g in groups for u in g)]),
+    }
+    finish = Finish(plan, plan.parent.options, {}, (), merged=merged_rows(groups))
+    _ = run | "PublishVersion" >> PublishVersion(finish)
 
 
 def _version_chain(output: str, current: Manifest, keep: int) -> list[Manifest]:

@@ -2,24 +2,33 @@
 
     current version's index files ─ ReadPublishedIds ─→ FindDuplicates (skips published ids, finds removed ones)
     removed (unit, sample_id) ─ RewriteRemoved (--on_removed drop) ─→ replacements ─┐
-    this run's shard infos ─────────────────────────────────────────────────────────┼─ PublishVersion
-    the run report ─────────────────────────────────────────────────────────────────┘
+    this run's files, counters, records read, outcomes, stage times ────────────────┴─ PublishVersion
 
 Only ids travel through the shuffle of `RewriteRemoved` (grouped by the unit that holds them); each affected unit
-is then rewritten by one worker, file to file.
+is then rewritten by one worker, file to file. `PublishVersion` is the job's last step: it counts the rows of every
+file written (one worker per file), checks the invariant, writes the pages and the report once, and switches the
+pointer if the run passes.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 
-from beam_pipelines.files import WrittenFile, write_text
+from beam_pipelines.files import WrittenFile, remove_tree, write_text
 from beam_pipelines.layout import DATASET_KINDS, REPORT, version_dir
+from beam_pipelines.report import DatasetSize, Invariant, Report, VersionSection
+from beam_pipelines.sinks import invariant
+from beam_pipelines.sinks.counters import MergeCounts, count_sections
+from beam_pipelines.sinks.pages import write_pages
+from beam_pipelines.sinks.showcase import Showcase
+from beam_pipelines.sources.dataset import Dataset
+from beam_pipelines.stages import StageTimes
 from beam_pipelines.versioning.manifest import (
     Manifest,
     Unit,
@@ -117,37 +126,37 @@ def next_manifest(
     )
 
 
-def version_section(plan: VersionPlan, manifest: Manifest, report: dict[str, Any]) -> dict[str, Any]:
+def version_section(plan: VersionPlan, manifest: Manifest, accepted: int, removed: int, already: int) -> VersionSection:
     """What the report says about versions: new, unchanged and removed samples, and what the dataset holds now.
 
     `run` rebuilds the dataset (nothing is carried over); `refresh` and `compact` carry the parent's samples
     over, less those dropped under `--on_removed drop`.
     """
-    new = report.get("accepted", 0)
-    unchanged = manifest.samples - new if plan.command != "run" else 0
-    return {
-        "version": plan.version,
-        "parent": manifest.parent,
-        "command": plan.command,
-        "new": new,
-        "unchanged": unchanged,
-        "removed": report.get("removed", 0),
-        "on_removed": plan.on_removed,
-        "dropped": plan.parent_samples - unchanged if plan.command != "run" else 0,
-        "already_present": report.get("already_present", 0),
-        "input_files": plan.input_files,
-        "dataset": {
-            "samples": manifest.samples,
-            "units": len(manifest.units),
-            "files": {k: len(manifest.files(k)) for k in DATASET_KINDS},
-        },
-    }
+    unchanged = manifest.samples - accepted if plan.command != "run" else 0
+    return VersionSection(
+        version=plan.version,
+        parent=manifest.parent,
+        command=plan.command,
+        published=False,
+        nothing_to_do=False,
+        new=accepted,
+        unchanged=unchanged,
+        removed=removed,
+        on_removed=plan.on_removed,
+        dropped=plan.parent_samples - unchanged if plan.command != "run" else 0,
+        already_present=already,
+        input_files=plan.input_files,
+        dataset=DatasetSize(
+            samples=manifest.samples,
+            units=len(manifest.units),
+            files={k: len(manifest.files(k)) for k in DATASET_KINDS},
+        ),
+    )
 
 
-def passes_gate(plan: VersionPlan, report: dict[str, Any]) -> bool:
+def passes_gate(plan: VersionPlan, input_records: int, rejected: int) -> bool:
     """A run whose rejected fraction is above --max_reject_fraction is not published."""
-    n = report.get("input_records", 0)
-    return not n or report.get("rejected", 0) / n <= plan.max_reject_fraction
+    return not input_records or rejected / input_records <= plan.max_reject_fraction
 
 
 class ConcurrentWriter(RuntimeError):
@@ -162,7 +171,68 @@ def still_current(plan: VersionPlan) -> bool:
     return current == plan.version and read_manifest(plan.output, plan.version).created_at == plan.created_at
 
 
-def _publish(report: dict[str, Any], infos: list[WrittenFile], replacements: list[Replacement], plan, config):
+def expected_rows(stats: dict[str, int], formats: tuple[str, ...]) -> dict[str, int]:
+    """The rows each kind of file a run writes must hold, from its outcome counters."""
+    accepted, regions = stats.get("accepted", 0), stats.get("regions", 0)
+    rows = {"index": accepted, "rejected": stats.get("rejected", 0)}
+    if "parquet" in formats:
+        rows.update(parquet_samples=accepted, parquet_regions=regions)
+    if "webdataset" in formats:
+        rows["webdataset"] = accepted
+    return rows
+
+
+def stage_seconds(times: list[StageTimes]) -> dict[str, float]:
+    totals: dict[str, int] = {}
+    for handed in times:
+        for stage, us in handed.us:
+            totals[stage] = totals.get(stage, 0) + us
+    return {name: round(us / 1e6, 3) for name, us in sorted(totals.items())}
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What the last step needs besides its side inputs. A compaction gives the rows per kind its merges must hold
+    (`merged`, from the parent's manifest); a run's come from its outcome counters."""
+
+    plan: VersionPlan
+    config: dict[str, Any]
+    expectations: dict[str, dict[str, str]]
+    formats: tuple[str, ...]
+    merged: dict[str, int] | None = None
+
+    def check(
+        self,
+        stats: dict[str, int],
+        sections: dict[str, Any],
+        records_read: int,
+        files: list[WrittenFile],
+        rewritten: list[WrittenFile],
+        found: list[invariant.FileRows],
+    ) -> Invariant:
+        if self.merged is None:
+            outcomes = {k: sections[k] for k in invariant.OUTCOMES}
+            expected, own = expected_rows(stats, self.formats), files
+        else:
+            outcomes = {"accepted": sum(f.rows for f in rewritten if f.kind == "index")}
+            expected, own = self.merged, rewritten
+        return invariant.check(
+            records_read, outcomes, expected, [*files, *rewritten], found, totalled={f.path for f in own}
+        )
+
+
+def _finish(
+    _: Any,
+    stats: dict[str, int],
+    files: list[WrittenFile],
+    replacements: list[Replacement],
+    found: list[invariant.FileRows],
+    records_read: int,
+    showcase: dict[str, Any] | None,
+    times: list[StageTimes],
+    finish: Finish,
+) -> Iterator[Report]:
+    plan, layout = finish.plan, finish.plan.layout
     if not still_current(plan):
         pointer = read_pointer(plan.output)
         expected = plan.parent.version if plan.parent else None
@@ -170,37 +240,88 @@ def _publish(report: dict[str, Any], infos: list[WrittenFile], replacements: lis
             f"{plan.output}: the current version is {pointer and pointer['version']}, not {expected} as when this "
             f"run was planned; another run published meanwhile (one writer per output), {plan.version} not published"
         )
-    manifest = next_manifest(plan, config, infos, replacements)
-    section = version_section(plan, manifest, report)
-    published = passes_gate(plan, report)
-    manifest = replace(manifest, counts={k: section[k] for k in ("new", "unchanged", "removed", "dropped")})
-    report = {**report, "version": {**section, "published": published}}
-    report.update({k: section[k] for k in ("new", "unchanged", "removed")})
-    text = json.dumps(report, indent=2) + "\n"
-    layout = plan.layout
+    sections = count_sections(stats, files, layout, finish.config, finish.expectations)
+    rewritten = [f for r in replacements for f in r.infos]
+    checked = finish.check(stats, sections, records_read, files, rewritten, found)
+    manifest = next_manifest(plan, finish.config, files, replacements)
+    section = version_section(plan, manifest, sections["accepted"], sections["removed"], sections["already_present"])
+    section = replace(
+        section, published=checked.holds and passes_gate(plan, sections["input_records"], sections["rejected"])
+    )
+    manifest = replace(
+        manifest,
+        counts={
+            "new": section.new,
+            "unchanged": section.unchanged,
+            "removed": section.removed,
+            "dropped": section.dropped,
+        },
+    )
+    started, finished = datetime.fromisoformat(plan.created_at), datetime.now(UTC)
+    report = Report(
+        command=plan.command,
+        **sections,
+        new=section.new,
+        unchanged=section.unchanged,
+        version=section,
+        invariant=checked,
+        started_at=started.isoformat(),
+        finished_at=finished.isoformat(),
+        wall_time_s=round((finished - started).total_seconds(), 3),
+        stage_time_s=stage_seconds(times),
+    )
+    if showcase is not None:
+        write_pages(layout, plan.version, report, showcase)
+    text = report.to_json()
     write_text(layout.report(plan.version), text, layout.scratch)
     write_text(layout.report(), text, layout.scratch)
-    if published:
+    if section.published:
         publish(plan.output, manifest)
     else:
         write_text(layout.unpublished_manifest(plan.version), manifest.to_json(), layout.scratch)
+    remove_tree(layout.scratch)
     yield report
 
 
+RUN_OUTPUTS = ("counts", "files", "replacements", "records_read", "outcomes")
+"""What a command's last step gathers, by name: counter dicts; every WrittenFile the run's writers wrote (with the
+writers' StageTimes); Replacements; one int, the records read; and every outcome, for the pages (none for
+compaction)."""
+
+
 class PublishVersion(beam.PTransform):
-    """Last step of a run: the manifest of the new version, the final report (also at the output root), then the
-    pointer, switched last and only if the run passes --max_reject_fraction."""
+    """Last step of a command: count the rows of every file written, check the invariant, write the pages and the
+    report once, then switch the pointer, only if the invariant holds and the run passes --max_reject_fraction."""
 
-    def __init__(self, plan: VersionPlan, config: dict[str, Any], infos, replacements):
+    def __init__(self, finish: Finish, dataset: Dataset | None = None):
         super().__init__()
-        self.plan, self.config = plan, config
-        self.infos, self.replacements = infos, replacements
+        self.finish = finish
+        self.dataset = dataset
 
-    def expand(self, report):
-        return report | "Publish" >> beam.FlatMap(
-            _publish,
-            beam.pvalue.AsList(self.infos),
-            beam.pvalue.AsList(self.replacements),
-            self.plan,
-            self.config,
+    def expand(self, outputs: dict[str, beam.PCollection]):
+        p = outputs["counts"].pipeline
+        output = self.finish.plan.output
+        written = outputs["files"] | "Files" >> beam.Filter(lambda x: isinstance(x, WrittenFile))
+        times = outputs["files"] | "StageTimes" >> beam.Filter(lambda x: isinstance(x, StageTimes))
+        rewritten = outputs["replacements"] | "RewrittenFiles" >> beam.FlatMap(lambda r: r.infos)
+        found = (
+            (written, rewritten)
+            | "AllFiles" >> beam.Flatten()
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "CountRowsInFiles" >> beam.Map(invariant.rows_in_file, output)
         )
+        merged = outputs["counts"] | "MergeAll" >> beam.CombineGlobally(MergeCounts())
+        side = [
+            beam.pvalue.AsSingleton(merged),
+            beam.pvalue.AsList(written),
+            beam.pvalue.AsList(outputs["replacements"]),
+            beam.pvalue.AsList(found),
+            beam.pvalue.AsSingleton(outputs["records_read"]),
+        ]
+        if "outcomes" in outputs and self.dataset is not None:
+            showcase = outputs["outcomes"] | "Showcase" >> beam.CombineGlobally(Showcase(self.dataset))
+            side.append(beam.pvalue.AsSingleton(showcase))
+        else:
+            side.append(None)
+        side.append(beam.pvalue.AsList(times))
+        return p | "Once" >> beam.Create([None]) | "WriteReport" >> beam.FlatMap(_finish, *side, self.finish)

@@ -24,7 +24,8 @@ from google.cloud.dataflow_v1beta3.types import FlexTemplateRuntimeEnvironment, 
 from google.protobuf import json_format
 
 from beam_pipelines.options import VgrEtlOptions, unknown_flags
-from beam_pipelines.templates import flex_template_metadata, launcher_argv, option_actions
+from beam_pipelines.templates import flex_template_metadata, launcher_argv
+from tests.helpers.options import option_actions
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULE = ROOT / "infra" / "schedule"
@@ -81,7 +82,7 @@ CONFIG: dict[str, Any] = {
     "output": "gs://out/vgr",
     "on_removed": "keep",
     "replay_pixels": True,
-    "shard_max_samples": 500,
+    "chunk_rows": 500,
 }
 
 
@@ -184,7 +185,7 @@ def test_flex_template_body(metadata):
                 "output": "gs://out/vgr",
                 "on_removed": "keep",
                 "replay_pixels": "true",
-                "shard_max_samples": "500",
+                "chunk_rows": "500",
                 "sdk_container_image": "europe-docker.pkg.dev/p/r/vgr-etl:1",
             },
             "environment": {"tempLocation": "gs://bucket/tmp", "maxWorkers": 50},
@@ -209,14 +210,14 @@ def test_refresh_command_line(metadata):
         "--output=gs://out/vgr",
         "--on_removed=keep",
         "--replay_pixels",
-        "--shard_max_samples=500",
+        "--chunk_rows=500",
         "--runner=PortableRunner",
         "--parallelism=8",
     ]
     assert unknown_flags(argv[1:]) == []
     parsed = VgrEtlOptions(argv[1:]).view_as(VgrEtlOptions)
     assert parsed.input == ["gs://data/vgr/2025-03-01/*.parquet", "gs://data/vgr-extra/20250301.jsonl"]
-    assert parsed.replay_pixels is True and parsed.on_removed == "keep" and parsed.shard_max_samples == 500
+    assert parsed.replay_pixels is True and parsed.on_removed == "keep" and parsed.chunk_rows == 500
     off = P.refresh_argv({**CONFIG, "replay_pixels": False}, "2025-03-01", metadata)
     assert not any(a.startswith("--replay_pixels") for a in off)
 

@@ -19,7 +19,7 @@ from beam_pipelines.records import (
 from beam_pipelines.scoring.batch import SampleScores
 from beam_pipelines.scoring.prepare import RegionInputs, ScoringExample
 from beam_pipelines.scoring.scores import BELOW_MIN, attach, check_threshold, failed_batch, summary
-from beam_pipelines.sinks.report import grounding, outcome_stats
+from beam_pipelines.sinks.counters import grounding, outcome_stats
 
 PROV = Provenance("in.jsonl", 3, "chunk")
 

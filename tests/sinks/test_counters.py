@@ -3,7 +3,7 @@
 from beam_pipelines.files import WrittenFile
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.records import Duplicate, ErrorInfo, Provenance, Rejection, Sample
-from beam_pipelines.sinks.report import MergeCounts, build_report, outcome_stats
+from beam_pipelines.sinks.counters import MergeCounts, count_sections, outcome_stats
 
 P = Provenance("f", 0, "c")
 
@@ -25,7 +25,7 @@ def test_outcomes_fold_into_the_invariant():
     info = {"suite": "vgr_regions", "type": "t", "column": "x2,x1", "severity": "error", "description": "d"}
     unused = {**info, "suite": "images"}
     stats = fn.extract_output(acc)
-    report = build_report(
+    report = count_sections(
         stats,
         [WrittenFile("webdataset", "x.tar", 1, 10)],
         OutputLayout("/o"),

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from beam_pipelines.cli import main
-from beam_pipelines.records import RejectedError
-from beam_pipelines.staging import (
+from beam_pipelines.archives import (
     Archive,
     ConcatenatedParts,
     group_archives,
@@ -25,6 +23,8 @@ from beam_pipelines.staging import (
     plan_tasks,
     stage_images,
 )
+from beam_pipelines.cli import main
+from beam_pipelines.records import RejectedError
 from tests.conftest import run_cli
 from tests.helpers.outputs import snapshot
 

@@ -1,8 +1,8 @@
-"""The run report: counts of every outcome, folded with a combiner (no element is shuffled for it).
+"""The report's counts: flat counters per outcome, merged by a combiner (only counters cross a shuffle), and the
+report sections computed from them.
 
-Each input record contributes exactly one of accepted / rejected / duplicates, so
-`input_records = accepted + rejected + duplicates` holds by construction; the writers' shard row
-counts are reported beside it so a reader can check the files against the counts.
+Each outcome counts as exactly one of accepted / rejected / duplicates; whether that adds up to the records read,
+and to what the written files hold, is the invariant's to check (`sinks.invariant`), from independent counts.
 """
 
 from __future__ import annotations
@@ -144,13 +144,14 @@ def expectation_results(stats: dict[str, int], infos: dict[str, dict[str, str]])
     return out
 
 
-def build_report(
+def count_sections(
     stats: dict[str, int],
     shards: list[WrittenFile],
     layout: OutputLayout,
     config: dict[str, Any],
     expectations: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
+    """The report's fields that come from the merged counters and the files written."""
     accepted, rejected, duplicates = (stats.get(k, 0) for k in ("accepted", "rejected", "duplicates"))
     per_source = _nested(stats, "source/")
     for counts in per_source.values():

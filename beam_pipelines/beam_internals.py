@@ -1,0 +1,77 @@
+"""Every private or internal name of Apache Beam the package uses, in this one module.
+
+Beam's public API covers pipelines, transforms and options; two features here reach below it: the option parser
+class that `PipelineOptions` subclasses register their flags on (the package declares its options once and
+derives the Flex Template's parameters from them), and the local runner's worker handling, which the forked local
+workers (`local_workers`) plug into. A Beam upgrade that moves or renames one of these fails `check()` (and its test)
+with the name that changed, instead of failing somewhere in a run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from apache_beam.version import __version__ as BEAM_VERSION
+
+
+class BeamInternalsChanged(ImportError):
+    """An internal Beam name this package relies on is not where it was."""
+
+
+def _internal(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise BeamInternalsChanged(
+            f"Apache Beam {BEAM_VERSION} has no {module}.{name} ({exc}); adapt beam_pipelines/beam_internals.py"
+        ) from exc
+
+
+BeamArgumentParser = _internal("apache_beam.options.pipeline_options", "_BeamArgumentParser")
+"""The parser `PipelineOptions._add_argparse_args` receives."""
+FnApiRunner = _internal("apache_beam.runners.portability.fn_api_runner", "FnApiRunner")
+WorkerHandler = _internal("apache_beam.runners.portability.fn_api_runner.worker_handlers", "WorkerHandler")
+ExternalWorkerHandler = _internal(
+    "apache_beam.runners.portability.fn_api_runner.worker_handlers", "ExternalWorkerHandler"
+)
+BeamFnLoggingServicer = _internal("apache_beam.runners.portability.local_job_service", "BeamFnLoggingServicer")
+SUBPROCESS_SDK = _internal("apache_beam.portability.python_urns", "SUBPROCESS_SDK")
+SDK_WORKER_MAIN = "apache_beam.runners.worker.sdk_worker_main"
+"""The module a Python SDK worker process runs (`main(argv)`)."""
+
+
+def provision_pipeline_options(runner: Any) -> Any:
+    """The pipeline options proto an `FnApiRunner` provisions its workers with (set when a run starts)."""
+    return runner._provision_info.provision_info.pipeline_options
+
+
+def parser_actions(parser: Any) -> list[Any]:
+    """The argparse actions registered on a parser (argparse keeps them in a private list)."""
+    return list(parser._actions)
+
+
+def check() -> list[str]:
+    """What no longer holds of the internals above, one line each (empty when all is as this module expects)."""
+    problems = []
+    expected = {
+        FnApiRunner: ("run_via_runner_api",),
+        WorkerHandler: ("register_environment",),
+        ExternalWorkerHandler: ("host_from_worker", "start_worker"),
+        BeamArgumentParser: ("add_argument", "parse_known_args"),
+    }
+    for cls, attributes in expected.items():
+        problems += [f"{cls.__qualname__}.{a} is gone" for a in attributes if not hasattr(cls, a)]
+    if not issubclass(ExternalWorkerHandler, WorkerHandler):
+        problems.append("ExternalWorkerHandler is no longer a WorkerHandler")
+    runner = FnApiRunner()
+    if not hasattr(runner, "_provision_info") or not hasattr(runner._provision_info, "provision_info"):
+        problems.append("FnApiRunner()._provision_info.provision_info is gone")
+    parser = BeamArgumentParser()
+    if not isinstance(getattr(parser, "_actions", None), list):
+        problems.append("the option parser keeps no _actions list")
+    try:
+        importlib.import_module(SDK_WORKER_MAIN).main  # noqa: B018
+    except (ImportError, AttributeError) as exc:
+        problems.append(f"{SDK_WORKER_MAIN}.main is gone ({exc})")
+    return problems

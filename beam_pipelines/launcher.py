@@ -1,0 +1,142 @@
+"""`run(options, command) -> Report`: plan, build, run and wait, for every caller (the CLI, the demo, the Flex
+Template launcher, tests).
+
+The job writes its own report (`versioning.transforms.PublishVersion`), so a run the launcher does not wait for (a
+Flex Template launch) reports exactly like one it does; waiting, the launcher only reads that report back. A
+refresh that finds nothing to read runs no job: the launcher writes its report.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from beam_pipelines.files import remove_tree, write_text
+from beam_pipelines.local_workers import local_runner
+from beam_pipelines.options import VgrEtlOptions, check_options, unknown_flags, warn_deprecated
+from beam_pipelines.pipeline import build_pipeline
+from beam_pipelines.report import DatasetSize, Invariant, Report, VersionSection, read_report
+from beam_pipelines.versioning.maintenance import build_compaction, compaction_plan, plan_groups
+from beam_pipelines.versioning.plan import VersionPlan, plan_version
+
+LOCAL_RUNNER = "FnApiRunner"  # the DirectRunner first tries to download the Prism binary
+FLEX_TEMPLATE_ENV = "FLEX_TEMPLATE_PYTHON_PY_FILE"  # set in the Flex Template launcher image
+COMMANDS = ("run", "refresh")
+
+
+def parse(argv: list[str], default_runner: str = LOCAL_RUNNER) -> PipelineOptions:
+    """Pipeline options from command-line arguments; an unknown flag is an error, not a dropped argument."""
+    bad = unknown_flags(argv)
+    if bad:
+        raise ValueError(f"unknown option(s): {', '.join(bad)}")
+    warn_deprecated(argv)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in argv):
+        argv = [*argv, f"--runner={default_runner}"]
+    return PipelineOptions(argv)
+
+
+def launch_mode(options: PipelineOptions) -> str | None:
+    """Runs that return right after `run()`: "build" (a Dataflow dry run or classic template creation: nothing
+    runs, outputs are not touched) or "flex" (a Flex Template launcher: the job is submitted, and waiting for it
+    would keep the launcher VM up for the whole job); None for runs we wait for."""
+    all_options = options.get_all_options()
+    if all_options.get("dry_run") or all_options.get("template_location"):
+        return "build"
+    flex = FLEX_TEMPLATE_ENV in os.environ and "Dataflow" in str(options.view_as(StandardOptions).runner)
+    return "flex" if flex else None
+
+
+def run(options: PipelineOptions, command: str = "run") -> Report | None:
+    """Run (or refresh) to completion and return the job's report; None when `launch_mode` says not to wait."""
+    if command not in COMMANDS:
+        raise ValueError(f"command must be one of {', '.join(COMMANDS)}")
+    o = options.view_as(VgrEtlOptions)
+    check_options(o)
+    mode = launch_mode(options)
+    with local_runner(options, o.local_worker_start) as runner:
+        plan = plan_version(options, command, list_inputs=mode != "build", clean=mode != "build")
+        if plan.nothing_to_do:
+            return _nothing_to_do(plan)
+        pipeline = beam.Pipeline(runner=runner, options=options)
+        build_pipeline(pipeline, options, plan)
+        result = pipeline.run()
+        if mode is not None:
+            return None
+        result.wait_until_finish()
+    remove_tree(plan.layout.scratch)
+    return read_report(o.output)
+
+
+def compact(options: PipelineOptions, max_samples: int, max_bytes: int) -> Report | None:
+    """Merge runs of small units into units of up to the limits, as a new version; None when nothing merges."""
+    output = options.view_as(VgrEtlOptions).output
+    plan = compaction_plan(output)
+    assert plan.parent is not None
+    groups = plan_groups(list(plan.parent.units), max_samples, max_bytes)
+    if not groups:
+        return None
+    pipeline = beam.Pipeline(options=options)
+    build_compaction(pipeline, plan, groups)
+    pipeline.run().wait_until_finish()
+    remove_tree(plan.layout.scratch)
+    return read_report(output)
+
+
+def _nothing_to_do(plan: VersionPlan) -> Report:
+    """The report of a refresh that found every input file unchanged: nothing read, nothing published."""
+    assert plan.parent is not None
+    now = datetime.now(UTC)
+    started = datetime.fromisoformat(plan.created_at)
+    report = Report(
+        command="refresh",
+        input_records=0,
+        accepted=0,
+        rejected=0,
+        duplicates=0,
+        already_present=0,
+        new=0,
+        unchanged=plan.parent.samples,
+        removed=0,
+        rejected_by_check={},
+        rejected_by_stage={},
+        regions=0,
+        regions_with_replay_marker=0,
+        steps=0,
+        warnings={},
+        expectations={},
+        image_resolution={},
+        per_source={},
+        per_subset={},
+        token_economy={},
+        grounding={},
+        replay_preset=None,
+        shards={},
+        shard_files=[],
+        config=plan.parent.options,
+        version=VersionSection(
+            version=plan.parent.version,
+            parent=plan.parent.parent,
+            command="refresh",
+            published=False,
+            nothing_to_do=True,
+            new=0,
+            unchanged=plan.parent.samples,
+            removed=0,
+            on_removed=plan.on_removed,
+            dropped=0,
+            already_present=0,
+            input_files=plan.input_files,
+            dataset=DatasetSize(plan.parent.samples, len(plan.parent.units), {}),
+        ),
+        invariant=Invariant(0, {"accepted": 0, "rejected": 0, "duplicates": 0}, {}, True),
+        started_at=started.isoformat(),
+        finished_at=now.isoformat(),
+        wall_time_s=round((now - started).total_seconds(), 3),
+        stage_time_s={},
+    )
+    write_text(plan.layout.report(), report.to_json(), plan.layout.scratch)
+    remove_tree(plan.layout.scratch)
+    return report
