@@ -71,17 +71,13 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
     suites = load_suites(o.expectations)
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
 
-    chunks = p | "PlanChunks" >> PlanChunks(
-        dataset, list(o.input if plan.files is None else plan.files), o.chunk_rows
-    )
+    chunks = p | "PlanChunks" >> PlanChunks(dataset, list(o.input if plan.files is None else plan.files), o.chunk_rows)
     raws_for_ids = chunks | "ReadForIds" >> ReadRecords()
     published = p | "ReadPublishedIds" >> ReadPublishedIds(o.output, plan.known_index) if plan.known_index else None
     ids = raws_for_ids | "FindDuplicates" >> FindDuplicates(dataset, published, plan.stale_files)
     references = None
     if o.label_reference:
-        references = raws_for_ids | "ReferenceLabels" >> ReferenceLabels(
-            dataset, o.label_reference, o.chunk_rows
-        )
+        references = raws_for_ids | "ReferenceLabels" >> ReferenceLabels(dataset, o.label_reference, o.chunk_rows)
     with ErrorHandler(WriteErrorRecords(target)) as errors:
         raws = chunks | "ReadRecords" >> ReadRecords()
         parsed = raws | "ParseSamples" >> ParseSamples(dataset, ids["kept"], errors)

@@ -30,7 +30,7 @@ from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
 from beam_pipelines.sources.dataset import IMAGES, RECORDS, Dataset
 from beam_pipelines.sources.inputs import expand_pattern, record_files
 from beam_pipelines.sources.parsing import parse_raw, raw_rejection
-from beam_pipelines.sources.readers import plan_chunks, read_chunk
+from beam_pipelines.sources.readers.formats import plan_chunks, read_chunk
 from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.validation.suites import load_suites
 from beam_pipelines.validation.transforms import _ValidateBatchFn

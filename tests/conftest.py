@@ -14,6 +14,7 @@ import pytest
 from beam_pipelines.cli import main
 from beam_pipelines.demo.generate import generate
 from tests.helpers.gcs import gcs  # noqa: F401  (fixture)
+from tests.helpers.reports import check_reports_under, checked
 
 RUNNER = "--runner=FnApiRunner"
 
@@ -23,7 +24,7 @@ def run_cli(*args: str) -> int:
 
 
 def report_of(output: str | Path) -> dict:
-    return json.loads(Path(output, "report.json").read_text())
+    return checked(Path(output, "report.json").read_text())
 
 
 def parquet_rows(output: str | Path, table: str) -> list[dict]:
@@ -53,11 +54,19 @@ def assert_invariant(output: str | Path) -> dict:
     report = report_of(output)
     accepted = parquet_rows(output, "samples")
     assert report["input_records"] == report["accepted"] + report["rejected"] + report["duplicates"]
+    assert report["invariant"]["holds"] and report["invariant"]["records_read"] == report["input_records"]
     assert len(accepted) == report["accepted"]
     assert len(rejected_lines(output)) == report["rejected"]
     if os.path.isdir(os.path.join(output, "webdataset")):
         assert sorted(tar_keys(output)) == sorted(r["sample_id"] for r in accepted)
     return report
+
+
+@pytest.fixture(autouse=True)
+def _reports_match_the_schema(tmp_path):
+    """After each test, every report.json it wrote under its tmp_path validates against the report schema."""
+    yield
+    check_reports_under(tmp_path)
 
 
 @pytest.fixture(scope="session")

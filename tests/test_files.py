@@ -78,9 +78,9 @@ def test_without_scratch_a_local_file_is_written_beside_its_final_name_hidden(tm
 
 
 def test_small_text_files_and_relative_paths(tmp_path):
-    path = str(tmp_path / "versions" / "v000001" / "report.json")
+    path = str(tmp_path / "versions" / "v000001" / "notes.json")
     write_text(path, "{}\n", str(tmp_path / "_tmp"))
     assert read(path) == b"{}\n"
-    assert relative(str(tmp_path), path) == "versions/v000001/report.json"
+    assert relative(str(tmp_path), path) == "versions/v000001/notes.json"
     with pytest.raises(ValueError):
         relative("/elsewhere", path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 
@@ -14,6 +13,7 @@ from beam_pipelines.versioning.inputs import fingerprint
 from beam_pipelines.versioning.manifest import read_current
 from tests.conftest import run_cli
 from tests.helpers.outputs import shard_names, snapshot
+from tests.helpers.reports import checked
 
 SOURCES = ("vgr", "visualprm", "visualprm_raw", "visualprocessbench")
 
@@ -41,6 +41,7 @@ def test_whole_pipeline_on_gcs_equals_the_local_run(demo, gcs, on_gcs, source, t
     assert run_cli(*gs_run(demo[source], local, url).argv(out_url), "--max_reject_fraction=0.5") == 0
     assert run_cli(*demo[source].argv(str(tmp_path / "local")), "--max_reject_fraction=0.5") == 0
     remote = gcs.download_tree(out_url, tmp_path / "remote")
+    assert checked((remote / "report.json").read_text())["invariant"]["holds"]
     assert not [n for n in gcs.names(out_url) if n.startswith("_tmp/")]
     assert [n.split("-", 1)[0] for n in shard_names(remote)] == [
         n.split("-", 1)[0] for n in shard_names(tmp_path / "local")
@@ -76,7 +77,7 @@ def test_a_refresh_on_gcs_fingerprints_objects_and_reads_only_what_changed(demo,
     assert main(["refresh", *run.argv(out_url), "--max_reject_fraction=0.5", "--runner=FnApiRunner"]) == 0
     assert read_current(out_url).version == "v000001"
     with FileSystems.open(f"{out_url}/report.json") as f:
-        assert json.loads(f.read())["version"]["nothing_to_do"]
+        assert checked(f.read())["version"]["nothing_to_do"]
     blob = inputs[0]["path"]
     with FileSystems.open(blob) as f:
         data = f.read()
@@ -84,5 +85,5 @@ def test_a_refresh_on_gcs_fingerprints_objects_and_reads_only_what_changed(demo,
         f.write(data)
     assert main(["refresh", *run.argv(out_url), "--max_reject_fraction=0.5", "--runner=FnApiRunner"]) == 0
     with FileSystems.open(f"{out_url}/report.json") as f:
-        assert json.loads(f.read())["version"]["nothing_to_do"]
+        assert checked(f.read())["version"]["nothing_to_do"]
     assert fingerprint(blob)["mtime_ns"] != inputs[0]["mtime_ns"]  # so it was the checksum that matched

@@ -71,6 +71,7 @@ def test_external_worker_pool_gives_the_local_files(demo, local_run, endpoint, t
         )
     assert status == 0, log_path.read_text()[-3000:]
     assert log_path.read_text().count("Starting worker with command") >= 1, "workers run in the pool's processes"
+    assert_invariant(out)
     assert digests(out) == digests(local_run)
     assert snapshot(out) == snapshot(local_run)
 

@@ -12,7 +12,7 @@ from beam_pipelines.records import Duplicate, Provenance, RawRecord, RejectedErr
 from beam_pipelines.sources.dataset import Dataset, LabelReference
 from beam_pipelines.sources.inputs import expand_pattern, record_files
 from beam_pipelines.sources.parsing import parse_raw, raw_rejection
-from beam_pipelines.sources.readers import plan_chunks, read_chunk
+from beam_pipelines.sources.readers.formats import plan_chunks, read_chunk
 from beam_pipelines.stages import StageClock, apply_stage
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from tests.helpers.reports import checked
+
 COUNT_KEYS = (
     "input_records",
     "accepted",
@@ -73,7 +75,7 @@ def snapshot(output: str | Path, mapping: dict[str, str] | None = None, drop: tu
                 members[m.name] = _map(json.loads(data), mapping, drop) if m.name.endswith(".json") else data
     lines = [line for p in _files(output, "rejected", "*.jsonl") for line in Path(p).read_text().splitlines()]
     rejected = sorted((_map(json.loads(line), mapping, drop) for line in lines), key=_order)
-    report = json.loads((output / "report.json").read_text())
+    report = checked((output / "report.json").read_text())
     return {
         "tables": tables,
         "tar_members": members,

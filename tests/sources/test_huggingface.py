@@ -12,7 +12,8 @@ import pytest
 
 from beam_pipelines.sources.huggingface import HubReference, parse_reference, resolve_reference
 from beam_pipelines.sources.inputs import expand_pattern
-from beam_pipelines.sources.readers import RecordFile, plan_chunks, read_chunk
+from beam_pipelines.sources.readers.base import RecordFile
+from beam_pipelines.sources.readers.formats import plan_chunks, read_chunk
 
 README = """---
 configs:

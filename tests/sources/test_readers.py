@@ -10,7 +10,8 @@ import pytest
 from beam_pipelines.records import RejectedError
 from beam_pipelines.sources.inputs import expand_pattern, record_files
 from beam_pipelines.sources.parsing import decode_raw
-from beam_pipelines.sources.readers import RecordFile, plan_chunks, read_chunk
+from beam_pipelines.sources.readers.base import RecordFile
+from beam_pipelines.sources.readers.formats import plan_chunks, read_chunk
 from beam_pipelines.sources.registry import dataset_named
 
 
