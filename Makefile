@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 DEMO_OUT ?= demo_output
 
-.PHONY: demo test bench bench-quick clean install install-test
+.PHONY: demo test test-fast lint bench bench-quick clean install install-test
 
 $(VENV)/.created:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -27,9 +27,15 @@ install-test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(VENV)/bin/vgr-etl demo --output $(DEMO_OUT)
 
-test: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check beam_pipelines tests
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check beam_pipelines tests benchmarks infra
+	$(VENV)/bin/ruff format --check beam_pipelines tests benchmarks infra
+
+test: lint
 	$(PY) -m pytest -n 2 --dist loadfile tests
+
+test-fast: lint
+	$(PY) -m pytest -n 2 -m "not slow" tests
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.run

@@ -1,11 +1,10 @@
 """The Beam coder of the per-record streams (`records.Outcome`): pickle, sized without encoding.
 
-Beam estimates the byte size of a sample of every PCollection's elements (about ten at first, then ever fewer,
-for its size metrics). With the fallback coder an estimate is a full pickle: for a sample that carries its image
-bytes, and its decoded pixels between decoding and replay, that is a megabyte copied to be measured and thrown
-away, about half a second per 1,200 VGR samples in the benchmark. `OutcomeCoder` encodes exactly as the fallback
-does (standard pickle) and estimates from the payload sizes the records already know. `stages` registers it for
-`Outcome`, the output type the stages declare.
+Beam estimates the byte size of a sample of every PCollection's elements for its size metrics. With the fallback
+coder an estimate is a full pickle: for a sample that carries its image bytes, and its decoded pixels between
+decoding and replay, that is megabytes copied to be measured and thrown away. `OutcomeCoder` encodes exactly as
+the fallback does (standard pickle) and estimates from the payload sizes the records already know. `stages`
+registers it for `Outcome`, the output type the stages declare.
 """
 
 from __future__ import annotations

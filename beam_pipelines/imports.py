@@ -1,12 +1,11 @@
 """Heavy libraries imported once per worker process, without paying for them again in the garbage collector.
 
-Great Expectations builds about 250,000 long-lived objects when it is imported (pydantic models, expectation
-classes, scipy). While they are being created, Python's cyclic collector keeps walking the growing heap: that is a
-quarter of the import time. Afterwards, every full collection walks them again (about a tenth of a second each),
-and so does the interpreter's exit (about a second per worker process, which the local runner waits for, one
-worker after the other). Importing with the collector paused and then freezing the heap
-(`gc.freeze`, the standard remedy for a large, long-lived heap) removes all three costs. Objects that are
-alive at that moment are never collected as cycles; they are the process's imports, and it happens once.
+Great Expectations builds a very large number of long-lived objects when it is imported (pydantic models,
+expectation classes, scipy). While they are being created, Python's cyclic collector keeps walking the growing
+heap; afterwards every full collection, and the interpreter's exit, walks them again. Importing with the collector
+paused and then freezing the heap (`gc.freeze`, the standard remedy for a large, long-lived heap) removes those
+costs. Objects alive at that moment are never collected as cycles; they are the process's imports, and it happens
+once. The measured effect is in CHANGELOG.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 With `--direct_running_mode=multi_processing`, Beam's local runner starts every worker as a fresh interpreter
 (`python -m apache_beam.runners.worker.sdk_worker_main`) that imports Beam, this package and Great Expectations
-before its first element: about 3 s of CPU per worker and run, on the critical path, with the launcher waiting.
+before its first element: seconds of CPU per worker and run, on the critical path, with the launcher waiting.
 Here a zygote is forked from the launcher when the run starts (Beam and the pipeline's modules are imported
 there already); it imports what the workers need beyond that, once, while the launcher plans and builds the
 job, and every worker is a fork of it. The runner sees Beam's EXTERNAL kind of environment, served by a worker

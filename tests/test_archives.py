@@ -133,6 +133,7 @@ def test_a_zip_is_split_into_member_ranges_for_the_workers(archives):
     assert all(a.stop == b.start for a, b in itertools.pairwise(tasks))
 
 
+@pytest.mark.slow
 def test_stage_locally_in_parallel_then_rerun_skips(archives, tmp_path):
     dest = tmp_path / "root"
     report = stage_images([str(archives / "*")], str(dest), workers=2)
@@ -169,6 +170,7 @@ def test_a_symlink_in_the_destination_does_not_lead_out(archives, tmp_path):
     assert sum("through a symlink" in r["reason"] for a in report["archives"] for r in a["refused"]) == len(ZIP_FILES)
 
 
+@pytest.mark.slow
 def test_stage_from_and_onto_gcs(archives, gcs, tmp_path):
     url = gcs.upload_tree(archives, f"{gcs.bucket('stage-archives')}/upstream")
     dest = f"{gcs.bucket('stage-root')}/root"
@@ -179,6 +181,7 @@ def test_stage_from_and_onto_gcs(archives, gcs, tmp_path):
     assert (again["written"], again["skipped"]) == (0, len(EXPECTED))
 
 
+@pytest.mark.slow
 def test_command_line_report_and_exit_codes(archives, tmp_path, capsys):
     dest, report_path = tmp_path / "root", tmp_path / "report.json"
     argv = ["stage-images", "--archive", str(archives / "*.tar.gz"), "--dest", str(dest), "--workers", "1"]
@@ -191,6 +194,7 @@ def test_command_line_report_and_exit_codes(archives, tmp_path, capsys):
     assert main(["stage-images", "--archive", str(tmp_path / "broken.tar.gz"), "--dest", str(dest)]) == 1
 
 
+@pytest.mark.slow
 def test_a_staged_split_zip_is_an_image_root_for_the_pipeline(demo, tmp_path):
     run = demo["visualprm_raw"]
     data = Path(run.image_root).read_bytes()
@@ -298,6 +302,7 @@ def test_a_damaged_zip_member_is_reported_and_the_next_ones_staged(tmp_path, met
     assert tree(tmp_path / "root") == {k: v for k, v in ZIP_MEMBERS.items() if k != "images/b.png"}
 
 
+@pytest.mark.slow
 def test_a_damaged_member_leaves_no_object_on_gcs(tmp_path, gcs):
     archive = zip_with_damaged_member(tmp_path / "images.zip", zipfile.ZIP_STORED)
     dest = f"{gcs.bucket('stage-damaged')}/root"
@@ -305,6 +310,7 @@ def test_a_damaged_member_leaves_no_object_on_gcs(tmp_path, gcs):
     assert report["errors"] == 1 and gcs.names(dest) == ["images/a.png", "images/c.png"]
 
 
+@pytest.mark.slow
 def test_an_unreadable_zip_fails_alone_with_a_report(archives, tmp_path, capsys):
     missing = tmp_path / "missing"
     missing.mkdir()

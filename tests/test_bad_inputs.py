@@ -10,6 +10,8 @@ from PIL import Image
 
 from tests.conftest import assert_invariant, parquet_rows, rejected_lines, run_cli
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 GOOD_GPT = "<think> The bar <SOT>[0.1, 0.1, 0.5, 0.5]<EOT><image> is tall. </think> Final answer: 3"
 
 

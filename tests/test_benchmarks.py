@@ -11,6 +11,8 @@ from benchmarks.data import generate
 from benchmarks.floor import decode_only, run_floor
 from tests.conftest import parquet_rows, run_cli
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 
 def data_files(output: Path) -> dict[str, bytes]:
     return {

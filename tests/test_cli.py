@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from apache_beam.options.pipeline_options import StandardOptions
 
 from beam_pipelines.cli import main
@@ -11,6 +12,7 @@ from beam_pipelines.launcher import parse
 from tests.conftest import report_of, run_cli
 
 
+@pytest.mark.slow
 def test_reject_fraction_fails_after_writing_outputs(demo, tmp_path, capsys):
     out = tmp_path / "o"
     assert run_cli(*demo["visualprocessbench"].argv(str(out)), "--max_reject_fraction=0.01") == 1
@@ -36,6 +38,7 @@ def test_input_that_matches_nothing_fails_clearly(tmp_path, capsys):
     assert "matched no .parquet, .jsonl, .json, .arrow or .zip files" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_label_reference_that_matches_nothing_is_named(demo, tmp_path, capsys):
     args = demo["visualprm"].argv(str(tmp_path / "o"))
     assert run_cli(*args, f"--label_reference={tmp_path}/raw/*.jsonl") == 2
@@ -48,6 +51,7 @@ def test_default_runner_never_tries_prism():
     assert parse(["--runner", "DataflowRunner"]).view_as(StandardOptions).runner == "DataflowRunner"
 
 
+@pytest.mark.slow
 def test_console_entry_point_and_module_agree(demo, tmp_path):
     out = tmp_path / "m"
     cmd = [

@@ -5,6 +5,7 @@ import pickle
 
 import apache_beam as beam
 import numpy as np
+import pytest
 from PIL import Image
 
 from beam_pipelines.coders import RECORD_OVERHEAD, OutcomeCoder, estimated_bytes
@@ -47,6 +48,7 @@ def test_size_estimate_follows_the_payload_without_encoding():
     assert estimated_bytes(lean.reject(ErrorInfo("s", "c", "m"))) == RECORD_OVERHEAD
 
 
+@pytest.mark.slow
 def test_per_record_streams_use_the_outcome_coder(demo):  # noqa: F811
     options = VgrEtlOptions([*demo["vgr"].argv("/nonexistent"), "--runner=FnApiRunner"])
     pipeline = beam.Pipeline(options=options)

@@ -14,6 +14,8 @@ from beam_pipelines.cli import main
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.pipeline import build_pipeline
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 SOURCES = ("vgr", "visualprm", "visualprm_raw", "visualprocessbench")
 STAGES = (
     "PlanChunks",

@@ -15,6 +15,8 @@ from tests.conftest import run_cli
 from tests.helpers.outputs import shard_names, snapshot
 from tests.helpers.reports import checked
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 SOURCES = ("vgr", "visualprm", "visualprm_raw", "visualprocessbench")
 
 

@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.helpers.outputs import PROVENANCE, snapshot
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 README = """---
 configs:
 - config_name: default

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import gc, sys
 from beam_pipelines.imports import import_long_lived
@@ -21,9 +23,11 @@ def probe(before: str = "") -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_imports_once_freezes_the_heap_and_restores_the_collector():
     assert probe() == "fractions True True True True"
 
 
+@pytest.mark.slow
 def test_a_collector_disabled_by_the_caller_stays_disabled():
     assert probe("gc.disable()") == "fractions True False True True"

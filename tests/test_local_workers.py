@@ -77,6 +77,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_workers_are_children_of_the_preloaded_zygote(tmp_path):
     result = _zygote_run(tmp_path, "exit")
     assert result["unsafe"] is None and result["status"] == 0
@@ -90,6 +91,7 @@ def test_workers_are_children_of_the_preloaded_zygote(tmp_path):
     assert all(_gone(pid) for pid in [result["zygote"], *result["pids"]])
 
 
+@pytest.mark.slow
 def test_closing_kills_workers_that_do_not_finish(tmp_path):
     result = _zygote_run(tmp_path, "hang")
     assert result["status"] == 0 and 0.5 <= result["close_s"] < 10
@@ -116,6 +118,7 @@ def test_a_process_running_threads_does_not_fork():
         assert "Python threads" in fork_unsafe_reason()
 
 
+@pytest.mark.slow
 def test_a_launcher_running_threads_spawns_its_workers(caplog):
     caplog.set_level(logging.INFO, logger="beam_pipelines.local_workers")
     with _another_thread(), local_runner(PipelineOptions(MULTI_PROCESSING), "fork") as runner:
@@ -156,6 +159,7 @@ def _cli(args: list[str]) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_two_forked_workers_write_what_one_worker_writes(demo, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert _cli(demo["vgr"].argv(str(one))).returncode == 0

@@ -15,6 +15,8 @@ from PIL import Image
 from tests.conftest import assert_invariant, parquet_rows, rejected_lines, report_of, run_cli
 from tests.helpers.outputs import digest_tree
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 SOURCES = ("vgr", "visualprm", "visualprm_raw", "visualprocessbench")
 
 

@@ -20,6 +20,8 @@ from tests.conftest import assert_invariant
 from tests.helpers.outputs import snapshot
 from tests.helpers.portable import job_service, worker_pool
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 SOURCE = "vgr"
 
 

@@ -18,6 +18,7 @@ def test_the_committed_schema_is_the_one_the_dataclasses_give():
     )
 
 
+@pytest.mark.slow
 def test_a_run_report_round_trips_and_a_broken_one_fails_the_schema(demo, tmp_path):
     out = tmp_path / "o"
     assert run_cli(*demo["visualprocessbench"].argv(str(out)), "--max_reject_fraction=0.5") == 0

@@ -3,8 +3,9 @@
 import json
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.error_handling import CollectingErrorHandler
 
@@ -33,9 +34,10 @@ def kinds(outcome) -> tuple[str, int]:
     return type(outcome).__name__, outcome.provenance.row
 
 
+@pytest.mark.slow
 def test_parse_keeps_the_first_copy_and_counts_duplicates():
     records = [raw(0, "q1"), raw(1, "q2"), raw(2, "q1"), RawRecord("vgr", Provenance("f.jsonl", 3, "c"), line=b"{")]
-    with TestPipeline(options=OPTIONS) as p:
+    with BeamTestPipeline(options=OPTIONS) as p:
         raws = p | beam.Create(records)
         dups = (raws | FindDuplicates(VGR))["kept"]
         assert_that(dups | beam.Map(lambda kv: kv[1]), equal_to([("f.jsonl", "", 0, "")]), label="Kept")
@@ -55,10 +57,11 @@ class _Explodes(SampleStageFn):
         raise ZeroDivisionError("boom")
 
 
+@pytest.mark.slow
 def test_unexpected_exceptions_go_to_the_error_handler_as_rejections():
     sample = Sample("vgr-1", "vgr", "", Provenance("f", 5, "c"), ("a.png",), "q", "a", record={"k": 1})
     dup = Duplicate("vgr", Provenance("f", 6, "c"), "vgr-1", Provenance("f", 5, "c"))
-    with TestPipeline(options=OPTIONS) as p:
+    with BeamTestPipeline(options=OPTIONS) as p:
         with CollectingErrorHandler() as errors:
             good = apply_stage(p | beam.Create([sample, dup]), "Explode", _Explodes(), errors)
         assert_that(good | beam.Map(kinds), equal_to([("Duplicate", 6)]))

@@ -65,6 +65,7 @@ def test_runs_that_must_not_wait(monkeypatch, extra, flex, expected):
     assert launch_mode(VgrEtlOptions(["--runner=FnApiRunner"])) is None
 
 
+@pytest.mark.slow
 def test_the_launcher_builds_the_dataflow_graph(monkeypatch, capsys):
     monkeypatch.setenv(FLEX_TEMPLATE_ENV, "/template/main.py")
     args = [a for a in dataflow_args("visualprm") if not a.startswith("--runner")]

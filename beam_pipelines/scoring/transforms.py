@@ -3,23 +3,12 @@
     outcomes ─ PrepareRegions ─ RunInference(KeyedModelHandler(GroundingModelHandler)) ─ AttachScores ─┬─ CheckGrounding
                                   └─ failed inferences (dead letter) ─ FailedBatches ─────────────────┘
 
-Why this shape. Every outcome (samples, rejections, duplicates) goes through one ordered path:
-`PrepareRegions` (CPU, fused with decoding) turns each into `(key, ScoringExample)`, where the example
-carries the outcome itself plus its fixed-size uint8 crops and token ids. RunInference batches those
-with `BatchElements` inside the bundle (a ParDo, no GroupByKey: `max_batch_duration_secs`, which
-would add a keyed stateful step, is never set), and its result `PredictionResult.example` is the
-very element that went in, so `AttachScores` re-attaches scores to their sample without any join:
-no CoGroupByKey of samples carrying images, and the chunk order the shard writers rely on is kept
-(batches are emitted in arrival order and flattened outputs stay fused). Failed batches come out of
-RunInference's own dead-letter output and are put back in the stream as `inference_failed`
-rejections, so the count invariant holds and the job never crashes on a bad batch.
-
-On Dataflow the accelerator hint sits on the RunInference step only (right fitting): that step may
-run in a GPU worker pool, and the runner then moves its input and output between pools. What
-crosses is the encoded sample plus the prepared uint8 tensors (the decoded image is dropped by
-`PrepareRegions`); it is a transfer between fused stages, not a GroupByKey. With
-`--dataflow_service_options=worker_accelerator=...` instead, every worker has the GPU and nothing
-moves (see infra/scoring/README.md).
+Every outcome goes through one ordered path: `PrepareRegions` (CPU, fused with decoding) pairs it with its
+fixed-size uint8 crops and token ids; RunInference batches within the bundle (no keyed, stateful batching) and
+hands back the very element that went in, so scores are re-attached without a join and no sample carrying images
+is shuffled. Failed batches return from RunInference's dead-letter output as `inference_failed` rejections. On
+Dataflow the accelerator hint sits on the RunInference step only, which may then run in a GPU worker pool
+(`infra/scoring/README.md`; the design is in docs/scoring.md).
 """
 
 from __future__ import annotations

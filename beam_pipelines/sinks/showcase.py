@@ -1,13 +1,11 @@
 """What the human-readable pages show: a deterministic sample of outcomes, folded by one combiner.
 
-The preview shows the accepted samples with the smallest hash of their sample_id (so the choice does
-not depend on bundling, worker count or input order) and likewise for rejected records; the
-validation page shows, per check, the failing records with the smallest provenance. The combiner keeps
-at most a few entries per bundle. An accepted sample's payload (thumbnails with the boxes drawn, crops,
-text) is built only when the accumulator leaves the bundle (`compact`), for the dozen samples still in the
-top-k then: building it for every sample that entered the top-k on the way (about k·ln(n/k) of them) cost
-a tenth of a VGR run, mostly re-decoding images for thumbnails. Only those few small payloads cross the
-shuffle.
+The preview shows the accepted samples with the smallest hash of their sample_id (so the choice does not depend on
+bundling, worker count or input order) and likewise for rejected records; the validation page shows, per check,
+the failing records with the smallest provenance. The combiner keeps at most a few entries per bundle. An accepted
+sample's payload (thumbnails with the boxes drawn, crops, text) is built only when the accumulator leaves the
+bundle (`compact`), for the dozen samples still in the top-k then, not for every sample that entered it on the
+way: building a payload re-decodes the image. Only those few small payloads cross the shuffle.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.pipeline import build_pipeline
 from tests.conftest import RUNNER, assert_invariant, parquet_rows, rejected_lines, report_of, run_cli
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 torch = pytest.importorskip("torch")
 
 

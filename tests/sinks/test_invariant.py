@@ -10,6 +10,7 @@ from collections import Counter
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.files import WrittenFile
@@ -74,6 +75,7 @@ def _sample(row: int, chunk: str) -> Sample:
     )
 
 
+@pytest.mark.slow
 def test_a_chunk_split_across_bundles_loses_nothing_and_writes_no_name_twice(tmp_path):
     """A fusion break between the stages and the writers (a Reshuffle, two workers) hands the records of one chunk
     to several bundles: each bundle's parts are named after their first record, so no file replaces another."""
@@ -105,6 +107,7 @@ def test_a_chunk_split_across_bundles_loses_nothing_and_writes_no_name_twice(tmp
     assert [f.rows for f in found] == [n for _, _, n in written]
 
 
+@pytest.mark.slow
 def test_a_writer_that_drops_a_row_leaves_the_version_unpublished(demo, tmp_path, monkeypatch, capsys):
     write = ParquetShardWriterFn.write
     calls = {"n": 0}

@@ -22,6 +22,8 @@ from beam_pipelines.sources.fields import image_paths, make_sample_id, metadata_
 from beam_pipelines.validation.suites import DEFAULT_DIR
 from tests.conftest import assert_invariant, parquet_rows, rejected_lines, report_of, run_cli
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 NAME = "toy_captions"
 
 

@@ -13,6 +13,8 @@ from PIL import Image
 from tests.conftest import assert_invariant, parquet_rows, rejected_lines, run_cli
 from tests.validation.test_checker import CASES, FACTS, INFOS
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 GROUPS: dict[tuple[str, str], list[str]] = defaultdict(list)
 for _name, (_source, _record, _image, _units) in sorted(CASES.items()):
     if _name not in FACTS:  # label_matches_score_rule needs --label_reference: test_validation_end_to_end

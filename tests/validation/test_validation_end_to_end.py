@@ -11,6 +11,8 @@ import pytest
 from beam_pipelines.validation.suites import DEFAULT_DIR
 from tests.conftest import assert_invariant, parquet_rows, rejected_lines, report_of, run_cli
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def vgr_run(demo, tmp_path_factory):

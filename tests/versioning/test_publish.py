@@ -7,7 +7,7 @@ import json
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_pipelines.layout import CURRENT
@@ -23,6 +23,7 @@ from beam_pipelines.versioning.transforms import still_current
 from tests.conftest import RUNNER, run_cli
 
 
+@pytest.mark.slow
 def test_a_run_above_the_reject_fraction_is_not_published(demo, tmp_path):
     out = tmp_path / "o"
     argv = demo["visualprocessbench"].argv(str(out))
@@ -36,6 +37,7 @@ def test_a_run_above_the_reject_fraction_is_not_published(demo, tmp_path):
     assert read_current(str(out)).version == "v000002"
 
 
+@pytest.mark.slow
 def test_a_first_run_touches_only_its_own_files_and_a_failed_launch_nothing(demo, tmp_path):
     out = tmp_path / "o"
     mine = {"validation/my_notes.md": "notes", "index/keep.jsonl": "{}\n", "parquet/samples/other.parquet": "x"}
@@ -52,6 +54,7 @@ def test_a_first_run_touches_only_its_own_files_and_a_failed_launch_nothing(demo
     assert not (out / "parquet" / "samples" / "v000001-leftover-00000-000.parquet").exists()
 
 
+@pytest.mark.slow
 def test_a_run_planned_before_another_publishes_fails_instead_of_publishing(demo, tmp_path):
     out = tmp_path / "o"
     argv = [*demo["visualprm"].argv(str(out)), "--max_reject_fraction=0.5", RUNNER]
@@ -78,6 +81,7 @@ def _raw(row: int, question: str, file: str = "new.jsonl") -> RawRecord:
     return RawRecord("vgr", Provenance(file, row, "c"), line=json.dumps(line).encode())
 
 
+@pytest.mark.slow
 def test_published_ids_are_skipped_and_vanished_ones_found():
     vgr = dataset_named("vgr")
     published = parse_raw(_raw(0, "q-old"), vgr).sample_id
@@ -88,7 +92,7 @@ def test_published_ids_are_skipped_and_vanished_ones_found():
         (vanished, (0, None, ("v000001-a", "old.jsonl", "", 1))),
         (elsewhere, (0, None, ("v000001-b", "unchanged.jsonl", "", 0))),
     ]
-    with TestPipeline(runner="FnApiRunner") as p:
+    with BeamTestPipeline(runner="FnApiRunner") as p:
         raws = p | "Raws" >> beam.Create([_raw(0, "q-old"), _raw(1, "q-new")])
         ids = raws | FindDuplicates(vgr, p | "Known" >> beam.Create(known), frozenset({"old.jsonl"}))
         assert_that(ids["kept"], equal_to([(published, ("old.jsonl", "", 0, "v000001-a"))]), label="Kept")

@@ -27,6 +27,8 @@ from beam_pipelines.versioning.manifest import data_files, read_current
 from tests.conftest import RUNNER
 from tests.helpers.gcs import subprocess_env
 
+pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
+
 
 def cli(*args: str) -> int:
     return main([*args, RUNNER])
