@@ -18,7 +18,7 @@ from collections.abc import Callable
 from beam_pipelines import archives, launcher
 from beam_pipelines.demo.run import run_demo
 from beam_pipelines.layout import DATASET_KINDS
-from beam_pipelines.options import VgrEtlOptions
+from beam_pipelines.options import BY_NAME, VgrEtlOptions
 from beam_pipelines.versioning.maintenance import collect_garbage
 from beam_pipelines.versioning.manifest import data_files
 
@@ -66,6 +66,14 @@ def _compact_command(argv: list[str]) -> int:
     parser.add_argument("--shard_max_samples", type=int, default=1000, help="Samples per merged unit, at most.")
     parser.add_argument("--shard_max_bytes", type=int, default=512 * 1024 * 1024, help="Bytes per merged unit.")
     args, beam_args = parser.parse_known_args(argv)
+    misplaced = [a.split("=", 1)[0] for a in beam_args if a.split("=", 1)[0].lstrip("-") in BY_NAME]
+    if misplaced:
+        print(
+            f"vgr-etl: compact failed: {', '.join(misplaced)}: an option of run and refresh; compact takes --output, "
+            "--shard_max_samples, --shard_max_bytes and Beam's options",
+            file=sys.stderr,
+        )
+        return 2
     try:
         options = launcher.parse([*beam_args, f"--output={args.output}"])
         report = launcher.compact(options, args.shard_max_samples, args.shard_max_bytes)

@@ -15,10 +15,12 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from beam_pipelines.files import remove_tree, write_text
+from beam_pipelines.layout import DATASET_KINDS
 from beam_pipelines.local_workers import local_runner
 from beam_pipelines.options import VgrEtlOptions, check_options, unknown_flags, warn_deprecated
 from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.report import DatasetSize, Invariant, Report, VersionSection, read_report
+from beam_pipelines.stages import take_stage_times
 from beam_pipelines.versioning.maintenance import build_compaction, compaction_plan, plan_groups
 from beam_pipelines.versioning.plan import VersionPlan, plan_version
 
@@ -62,6 +64,7 @@ def run(options: PipelineOptions, command: str = "run") -> Report | None:
             return _nothing_to_do(plan)
         pipeline = beam.Pipeline(runner=runner, options=options)
         build_pipeline(pipeline, options, plan)
+        take_stage_times()  # what an earlier job left in this process's tally is not this one's
         result = pipeline.run()
         if mode is not None:
             return None
@@ -129,9 +132,11 @@ def _nothing_to_do(plan: VersionPlan) -> Report:
             dropped=0,
             already_present=0,
             input_files=plan.input_files,
-            dataset=DatasetSize(plan.parent.samples, len(plan.parent.units), {}),
+            dataset=DatasetSize(
+                plan.parent.samples, len(plan.parent.units), {k: len(plan.parent.files(k)) for k in DATASET_KINDS}
+            ),
         ),
-        invariant=Invariant(0, {"accepted": 0, "rejected": 0, "duplicates": 0}, {}, True),
+        invariant=Invariant(0, 0, {"accepted": 0, "rejected": 0, "duplicates": 0}, {}, True),
         started_at=started.isoformat(),
         finished_at=now.isoformat(),
         wall_time_s=round((now - started).total_seconds(), 3),

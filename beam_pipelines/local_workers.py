@@ -46,6 +46,7 @@ from beam_pipelines.beam_internals import (
     provision_pipeline_options,
 )
 from beam_pipelines.imports import import_long_lived
+from beam_pipelines.stages import take_stage_times
 
 _LOGGER = logging.getLogger(__name__)
 EXIT_GRACE_S = 10.0
@@ -59,6 +60,7 @@ def _preload() -> None:
 
     import_long_lived(SDK_WORKER_MAIN)
     great_expectations()
+    take_stage_times()  # the launcher's tally so far is its own, not the workers'
     gc.freeze()
 
 

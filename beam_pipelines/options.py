@@ -80,16 +80,23 @@ class Option:
     check: Callable[[Any], str | None] | None = None  # a value's problem, or None
     as_compared: Callable[[Any, dict[str, Any]], Any] | None = None  # the value as a refresh compares it
     aliases: tuple[str, ...] = ()  # older names, still accepted with a note on stderr
+    describe_choices: Callable[[str], str] | None = None  # one line per choice, added to the help
 
     def choice_list(self) -> tuple[str, ...] | None:
         if self.choices is None:
             return None
         return tuple(self.choices() if callable(self.choices) else self.choices)
 
+    def full_help(self) -> str:
+        if self.describe_choices is None:
+            return self.help
+        described = "; ".join(f"{c}: {self.describe_choices(c)}" for c in self.choice_list() or ())
+        return f"{self.help} {described}."
+
     def add_to(self, parser: Any) -> None:
         names = [f"--{self.name}", *(f"--{a}" for a in self.aliases)]
         if self.type is bool:
-            parser.add_argument(*names, dest=self.name, action="store_true", default=False, help=self.help)
+            parser.add_argument(*names, dest=self.name, action="store_true", default=False, help=self.full_help())
             return
         parser.add_argument(
             *names,
@@ -98,12 +105,19 @@ class Option:
             default=self.default,
             choices=self.choice_list(),
             action="append" if self.repeatable else "store",
-            help=self.help,
+            help=self.full_help(),
         )
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("source", "Upstream layout of the input records.", choices=registry.names, required=True, shapes_rows=True),
+    Option(
+        "source",
+        "Upstream layout of the input records.",
+        choices=registry.names,
+        required=True,
+        shapes_rows=True,
+        describe_choices=lambda name: registry.dataset_named(name).description,
+    ),
     Option(
         "input",
         "Input file, glob, directory or gs:// pattern (.parquet, .jsonl, .json, .arrow, or an annotations .zip), "
@@ -325,6 +339,11 @@ def _range_problem(option: Option, value: Any) -> str | None:
     return f"--{option.name} must be between {low:g} and {high:g}{why}"
 
 
+def _is_set(value: Any) -> bool:
+    """Given on the command line: not the None or False of an option left out (0 is a value)."""
+    return value is not None and value is not False
+
+
 def check_options(options: VgrEtlOptions) -> None:
     """What the declarations say a launch must satisfy; the first problem as a ValueError of one line."""
     missing = [f"--{o.name}" for o in OPTIONS if o.required and not getattr(options, o.name)]
@@ -332,14 +351,10 @@ def check_options(options: VgrEtlOptions) -> None:
         raise ValueError(f"missing required option(s): {', '.join(missing)}")
     for option in OPTIONS:
         value = getattr(options, option.name)
-        problem = _range_problem(option, value) or (option.check(value) if option.check and value else None)
+        problem = _range_problem(option, value) or (option.check(value) if option.check and value is not None else None)
         if problem:
             raise ValueError(problem)
-    unmet = [
-        o
-        for o in OPTIONS
-        if o.needs and getattr(options, o.name) not in (None, False) and not getattr(options, o.needs)
-    ]
+    unmet = [o for o in OPTIONS if o.needs and _is_set(getattr(options, o.name)) and not getattr(options, o.needs)]
     if unmet:
         raise ValueError(f"{', '.join('--' + o.name for o in unmet)} need --{unmet[0].needs}")
     if options.label_reference and registry.dataset_named(options.source).reference is None:

@@ -128,6 +128,9 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         "files": shards | "FlattenShards" >> beam.Flatten(),
         "replacements": replacements,
         "records_read": raws | "CountRecordsRead" >> beam.combiners.Count.Globally(),
+        "records_planned": chunks
+        | "RowsPlanned" >> beam.Map(lambda c: c.num_rows)
+        | "SumPlanned" >> beam.CombineGlobally(sum),
         "outcomes": outcomes,
     }
     _ = run | "PublishVersion" >> PublishVersion(Finish(plan, config, expectations, formats), dataset)

@@ -2,8 +2,8 @@
 
 Every element carries its provenance (input file, zip member, row, chunk) so that any output row or
 rejection can be traced back to the exact input line. Rejections and duplicates are values, not log
-lines: each input record ends as exactly one `Sample` (accepted), `Rejection` or `Duplicate`, which is
-what makes the count invariant `input = accepted + rejected + duplicates` hold by construction.
+lines: each input record ends as exactly one `Sample` (accepted), `Rejection` or `Duplicate`; the job checks that
+this adds up, against records counted where they are read and rows counted in the files (`sinks.invariant`).
 """
 
 from __future__ import annotations

@@ -26,10 +26,12 @@ SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "report.schema.jso
 class Invariant:
     """Records read against their outcomes, and the rows of the files written against what they should hold.
 
-    `records_read` is counted where the records are read, `rows_in_files` from the files themselves after they are
-    written; `problems` names each difference (none when `holds`)."""
+    `records_read` is counted where the records are read (and checked against `records_planned`, the rows of the
+    chunks planned), `rows_in_files` from the files themselves after they are written; `problems` names each
+    difference (none when `holds`)."""
 
     records_read: int
+    records_planned: int
     outcomes: dict[str, int]
     rows_in_files: dict[str, int]
     holds: bool

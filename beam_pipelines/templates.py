@@ -53,7 +53,7 @@ def _parameter(option: Option) -> dict[str, Any]:
     param: dict[str, Any] = {
         "name": option.name,
         "label": option.name.replace("_", " ").capitalize(),
-        "helpText": option.help,
+        "helpText": option.full_help(),
         "isOptional": not option.required,
     }
     regexes = _regexes(option)

@@ -85,14 +85,20 @@ def _in_fresh_interpreter(code: str, argv: list[str]) -> dict[str, Any]:
 
 
 def pipeline_run(argv: list[str]) -> dict[str, Any]:
-    """One pipeline run: samples, images, seconds, per-stage seconds and peak RSS."""
-    code = "import sys\nfrom beam_pipelines.cli import run_pipeline\nresult = run_pipeline(sys.argv[1:])\n"
+    """One pipeline run: samples, images, seconds (the launcher's call, from planning to the report read back),
+    per-stage seconds and peak RSS."""
+    code = (
+        "import dataclasses, sys, time\nfrom beam_pipelines import launcher\n"
+        "options = launcher.parse(sys.argv[1:])\nstarted = time.perf_counter()\n"
+        "report = launcher.run(options)\n"
+        "result = {**dataclasses.asdict(report), 'seconds': time.perf_counter() - started}\n"
+    )
     out = _in_fresh_interpreter(code, [*argv, "--runner=FnApiRunner"])
     report = out["result"]
     return {
         "samples": report["accepted"],
         "images": sum(report["image_resolution"].values()),
-        "seconds": report["wall_time_s"],
+        "seconds": round(report["seconds"], 3),
         "stages": report["stage_time_s"],
         "peak_rss_kib": out["peak_rss_kib"],
     }
@@ -146,7 +152,7 @@ def measure(
 ) -> dict[str, Any]:
     data = generate(data_dir, n_vgr, n_prm)
     small = generate(data_dir.with_name(f"{data_dir.name}-startup"), startup, startup) if startup else None
-    chunking = [f"--shard_max_samples={chunk}"]
+    chunking = [f"--chunk_rows={chunk}"]
 
     def out(name: str, source: str) -> str:
         path = work / f"{name}-{source}"
@@ -213,7 +219,7 @@ def measure(
             "vgr_samples": data.n_vgr,
             "prm_samples": data.n_prm if len(sources) > 1 else 0,
             "images": data.images,
-            "shard_max_samples": chunk,
+            "chunk_rows": chunk,
         },
         "floor_samples_per_s": round(rate(base), 2),
         "floor_images_per_s": round(base["images"] / base["seconds"], 2),
@@ -293,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "--chunk",
         type=int,
         default=100,
-        help="--shard_max_samples for the runs (input rows per chunk; default 100: 12 chunks per source, an equal "
+        help="--chunk_rows for the runs (input rows per chunk; default 100: 12 chunks per source, an equal "
         "share for each of 2 workers)",
     )
     parser.add_argument(

@@ -109,3 +109,17 @@ def test_no_import_cycles_at_module_level_or_inside_functions():
 
 def test_the_cycle_finder_finds_a_cycle_through_a_function_body():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+BEAM_INTERNALS = re.compile(r"_BeamArgumentParser|_provision_info|worker_handlers|local_job_service|\._actions\b")
+
+
+def test_beams_private_names_are_used_in_one_module_only():
+    found = [
+        f"{p.relative_to(PACKAGE)}:{n}"
+        for p in modules()
+        if p.name != "beam_internals.py"
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if BEAM_INTERNALS.search(line)
+    ]
+    assert not found, "go through beam_pipelines/beam_internals.py: " + ", ".join(found)

@@ -48,6 +48,15 @@ def _folder(kind: str) -> str:
     return DATA_FOLDERS[kind][0]
 
 
+@dataclass(frozen=True)
+class Group:
+    """Files that together must hold given rows per kind: a rewritten or merged unit against the units it replaces."""
+
+    label: str
+    paths: frozenset[str]
+    expected: dict[str, int]
+
+
 def check(
     records_read: int,
     outcomes: dict[str, int],
@@ -55,11 +64,16 @@ def check(
     files: list[WrittenFile],
     found: list[FileRows],
     totalled: set[str] | None = None,
+    records_planned: int | None = None,
+    groups: tuple[Group, ...] = (),
 ) -> Invariant:
     """The invariant of one command: `expected_rows` per kind of file, `files` as the writers reported them, `found`
     as counted in storage; kinds are totalled over the paths in `totalled` (all found, by default), while every
-    found file is checked against its writer's count."""
+    found file is checked against its writer's count, and each group of files against its own rows."""
+    planned = records_read if records_planned is None else records_planned
     problems = []
+    if records_read != planned:
+        problems.append(f"{records_read} records read, but the chunks planned hold {planned}")
     total = sum(outcomes.get(k, 0) for k in OUTCOMES)
     if records_read != total:
         parts = " + ".join(f"{k} {outcomes.get(k, 0)}" for k in OUTCOMES)
@@ -78,10 +92,21 @@ def check(
         for r in unique.values()
         if reported.get(r.path, r.rows) != r.rows
     ]
+    for group in groups:
+        held: Counter = Counter()
+        for row in unique.values():
+            if row.path in group.paths:
+                held[row.kind] += row.rows
+        problems += [
+            f"{group.label}: {_folder(kind)}/ holds {held[kind]} rows, expected {n}"
+            for kind, n in sorted(group.expected.items())
+            if held[kind] != n
+        ]
     twice = sorted(path for path, n in Counter(f.path for f in files).items() if n > 1)
     problems += [f"{path} was written more than once" for path in twice]
     return Invariant(
         records_read=records_read,
+        records_planned=planned,
         outcomes={k: outcomes.get(k, 0) for k in OUTCOMES},
         rows_in_files=dict(sorted(counted.items())),
         holds=not problems,

@@ -58,6 +58,8 @@ def _short_segments(segments: Segments | None, limit: int) -> list[list[Any]] | 
             out.append(["…", None])
             break
         out.append([_short(piece, left), region])
+        if len(piece) > left:
+            break
         left -= len(piece)
     return out
 

@@ -49,8 +49,8 @@ class WriteDeadLetters(_WriteShards):
 class WriteErrorRecords(beam.PTransform):
     """The error handler's consumer: records that raised unexpectedly, as `rejected/<unit>-errors.jsonl`.
 
-    These are rare (a bug or an environment fault), so grouping them by chunk is cheap. Returns
-    their outcome counters and shard infos, tagged, for the report.
+    These are rare (a bug or an environment fault), so grouping them by chunk is cheap. Returns (the files
+    written, their outcome counters), for the report.
     """
 
     def __init__(self, target: ShardTarget):

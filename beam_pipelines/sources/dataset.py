@@ -35,6 +35,36 @@ class Table:
     rows: Callable[[Sample, str], list[Row]]
 
 
+def image_rows(sample: Sample, _units: str) -> list[Row]:
+    return [
+        {
+            "_item": i,
+            "width": img.encoded.width,
+            "height": img.encoded.height,
+            "min_side": min(img.encoded.width, img.encoded.height),
+            "aspect_ratio": max(img.encoded.width, img.encoded.height)
+            / max(1, min(img.encoded.width, img.encoded.height)),
+            "format": img.format,
+            "file_bytes": len(img.encoded.data),
+            "exif_rotated": img.orientation in range(2, 9),
+        }
+        for i, img in enumerate(sample.images)
+    ]
+
+
+IMAGES_TABLE = Table(
+    "images",
+    IMAGES,
+    "image",
+    ("width", "height", "min_side", "aspect_ratio", "format", "file_bytes", "exif_rotated"),
+    image_rows,
+)
+
+
+COMMON_TABLES = (IMAGES_TABLE,)
+"""Tables every dataset has, checked from the image headers: no dataset declares one of these names."""
+
+
 @dataclass(frozen=True)
 class LabelReference:
     """A second form of the same records whose labels are the official ones (`--label_reference`): the dataset the

@@ -65,21 +65,13 @@ def compaction_plan(output: str) -> VersionPlan:
 
 def _merge(indexed_group: tuple[int, list[Unit]], plan: VersionPlan) -> Replacement:
     index, group = indexed_group
-    infos = rewrite_units(plan.output, f"{plan.version}-compact-{index:05d}", group)
-    return Replacement(tuple(u.name for u in group), tuple(infos))
-
-
-def merged_rows(groups: list[list[Unit]]) -> dict[str, int]:
-    """The rows, per kind of file, that the merges of `groups` must hold: all those of the units merged."""
-    rows: dict[str, int] = {}
-    for unit in (u for group in groups for u in group):
-        for f in unit.files:
-            rows[f.kind] = rows.get(f.kind, 0) + f.rows
-    return rows
+    files = rewrite_units(plan.output, f"{plan.version}-compact-{index:05d}", group)
+    return Replacement(tuple(u.name for u in group), tuple(files))
 
 
 def build_compaction(p: beam.Pipeline, plan: VersionPlan, groups: list[list[Unit]]) -> None:
     assert plan.parent is not None
+    merged = sum(u.samples for g in groups for u in g)
     replacements = (
         p
         | "Groups" >> beam.Create(list(enumerate(groups)))
@@ -90,9 +82,10 @@ def build_compaction(p: beam.Pipeline, plan: VersionPlan, groups: list[list[Unit
         "counts": p | "NoCounts" >> beam.Create([{}]),
         "files": p | "NoFiles" >> beam.Create([]),
         "replacements": replacements,
-        "records_read": p | "SamplesMerged" >> beam.Create([sum(u.samples for g in groups for u in g)]),
+        "records_read": p | "SamplesMerged" >> beam.Create([merged]),
+        "records_planned": p | "SamplesToMerge" >> beam.Create([merged]),
     }
-    finish = Finish(plan, plan.parent.options, {}, (), merged=merged_rows(groups))
+    finish = Finish(plan, plan.parent.options, {}, ())
     _ = run | "PublishVersion" >> PublishVersion(finish)
 
 

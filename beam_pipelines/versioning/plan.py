@@ -16,26 +16,10 @@ from typing import Any
 
 from beam_pipelines.files import remove_matching, remove_tree
 from beam_pipelines.layout import OutputLayout
-from beam_pipelines.materialisation.replay import PRESETS
-from beam_pipelines.options import VgrEtlOptions, config_of, split_formats
+from beam_pipelines.options import VgrEtlOptions, as_compared, config_of, content_options
 from beam_pipelines.sources.inputs import expand_pattern
 from beam_pipelines.versioning.inputs import fingerprint, unchanged
 from beam_pipelines.versioning.manifest import Manifest, read_current, version_name, version_number
-
-ON_REMOVED = ("keep", "drop")
-# Options that change what a sample's rows hold: a refresh must use the ones its dataset was built with.
-CONTENT_OPTIONS = (
-    "source",
-    "formats",
-    "box_units",
-    "jpeg_quality",
-    "png_compress_level",
-    "replay_preset",
-    "replay_frame",
-    "replay_pixels",
-    "score_model",
-    "replay_features",
-)
 
 
 @dataclass(frozen=True)
@@ -81,22 +65,12 @@ def clean_leftovers(output: str, version: str) -> None:
     remove_tree(layout.scratch)
 
 
-def _content_value(key: str, config: dict[str, Any]) -> Any:
-    """An option's value as it shapes the rows: the formats as a set, the replay frame resolved from the preset."""
-    value = config.get(key)
-    if key == "formats":
-        return sorted(set(split_formats(value)))
-    if key == "replay_frame" and value is None and config.get("replay_preset") in PRESETS:
-        return PRESETS[config["replay_preset"]].frame
-    return value
-
-
 def incompatible_options(parent: Manifest, config: dict[str, Any]) -> list[str]:
-    """`--option (current version: A, now: B)` for each content option that would change the rows."""
+    """`--option (current version: A, now: B)` for each option that shapes the rows and would change them."""
     return [
-        f"--{k} (current version: {parent.options.get(k)!r}, now: {config.get(k)!r})"
-        for k in CONTENT_OPTIONS
-        if _content_value(k, parent.options) != _content_value(k, config)
+        f"--{o.name} (current version: {parent.options.get(o.name)!r}, now: {config.get(o.name)!r})"
+        for o in content_options()
+        if as_compared(o, parent.options) != as_compared(o, config)
     ]
 
 

@@ -44,10 +44,12 @@ from beam_pipelines.versioning.rewrite import open_file, rewrite_units
 
 @dataclass(frozen=True)
 class Replacement:
-    """Units of the parent version (`old`) replaced in the new one by the files `infos` (none: all dropped)."""
+    """Units of the parent version (`old`) replaced in the new one by the files `files` (none: all dropped), without
+    the `dropped` samples they held."""
 
     old: tuple[str, ...]
-    infos: tuple[WrittenFile, ...]
+    files: tuple[WrittenFile, ...]
+    dropped: int = 0
 
 
 def _published_ids(unit_and_path: tuple[str, str], output: str):
@@ -82,8 +84,9 @@ def _rewrite(unit_and_ids: tuple[str, list[str]], plan: VersionPlan) -> Replacem
     unit, ids = unit_and_ids
     assert plan.parent is not None
     source = next(u for u in plan.parent.units if u.name == unit)
-    infos = rewrite_units(plan.output, rewritten_name(plan.version, unit), [source], frozenset(ids))
-    return Replacement((unit,), tuple(infos))
+    drop = frozenset(ids)
+    files = rewrite_units(plan.output, rewritten_name(plan.version, unit), [source], drop)
+    return Replacement((unit,), tuple(files), len(drop))
 
 
 class RewriteRemoved(beam.PTransform):
@@ -109,7 +112,7 @@ def next_manifest(
     if plan.parent is not None and plan.command != "run":
         replaced = {name for r in replacements for name in r.old}
         carried = [u for u in plan.parent.units if u.name not in replaced]
-    written = [*infos, *(i for r in replacements for i in r.infos)]
+    written = [*infos, *(f for r in replacements for f in r.files)]
     units = sorted([*carried, *units_of(written)], key=lambda u: u.name)
     rejected = sorted((i for i in infos if i.kind == "rejected"), key=lambda f: f.path)
     return Manifest(
@@ -190,34 +193,69 @@ def stage_seconds(times: list[StageTimes]) -> dict[str, float]:
     return {name: round(us / 1e6, 3) for name, us in sorted(totals.items())}
 
 
+SAMPLE_KINDS = ("index", "parquet_samples", "webdataset")
+"""The kinds of file with one row per sample: what a rewrite that drops samples holds fewer rows of."""
+
+
+def replaced_rows(replacement: Replacement, units: dict[str, Unit]) -> dict[str, int]:
+    """The rows per kind a replacement's files must hold: all those of the units it replaces, less the dropped
+    samples (a drop leaves the regions count unknown, so regions are checked only when nothing is dropped)."""
+    rows: dict[str, int] = {}
+    for f in (f for name in replacement.old for f in units[name].files):
+        rows[f.kind] = rows.get(f.kind, 0) + f.rows
+    if not replacement.dropped:
+        return rows
+    return {kind: n - replacement.dropped for kind, n in rows.items() if kind in SAMPLE_KINDS}
+
+
 @dataclass(frozen=True)
 class Finish:
-    """What the last step needs besides its side inputs. A compaction gives the rows per kind its merges must hold
-    (`merged`, from the parent's manifest); a run's come from its outcome counters."""
+    """What the last step needs besides its side inputs."""
 
     plan: VersionPlan
     config: dict[str, Any]
     expectations: dict[str, dict[str, str]]
     formats: tuple[str, ...]
-    merged: dict[str, int] | None = None
 
     def check(
         self,
         stats: dict[str, int],
         sections: dict[str, Any],
-        records_read: int,
+        records: tuple[int, int],
         files: list[WrittenFile],
-        rewritten: list[WrittenFile],
+        replacements: list[Replacement],
         found: list[invariant.FileRows],
     ) -> Invariant:
-        if self.merged is None:
+        """A run's new files against its counters; each rewritten or merged unit against the units it replaces; a
+        compaction's merges in total against the samples they merge."""
+        units = {u.name: u for u in self.plan.parent.units} if self.plan.parent else {}
+        groups = tuple(
+            invariant.Group(
+                f"the rewrite of {', '.join(r.old)}", frozenset(f.path for f in r.files), replaced_rows(r, units)
+            )
+            for r in replacements
+        )
+        rewritten = [f for r in replacements for f in r.files]
+        if self.plan.command == "compact":
+            outcomes = {"accepted": sum(f.rows for f in rewritten if f.kind == "index")}
+            expected: dict[str, int] = {}
+            for group in groups:
+                for kind, n in group.expected.items():
+                    expected[kind] = expected.get(kind, 0) + n
+            own = rewritten
+        else:
             outcomes = {k: sections[k] for k in invariant.OUTCOMES}
             expected, own = expected_rows(stats, self.formats), files
-        else:
-            outcomes = {"accepted": sum(f.rows for f in rewritten if f.kind == "index")}
-            expected, own = self.merged, rewritten
+        read, planned = records
         return invariant.check(
-            records_read, outcomes, expected, [*files, *rewritten], found, totalled={f.path for f in own}
+            read,
+            outcomes,
+            expected,
+            [*files, *rewritten],
+            found,
+            totalled={f.path for f in own},
+            records_planned=planned,
+            groups=groups,
         )
 
 
@@ -228,6 +266,7 @@ def _finish(
     replacements: list[Replacement],
     found: list[invariant.FileRows],
     records_read: int,
+    records_planned: int,
     showcase: dict[str, Any] | None,
     times: list[StageTimes],
     finish: Finish,
@@ -240,9 +279,11 @@ def _finish(
             f"{plan.output}: the current version is {pointer and pointer['version']}, not {expected} as when this "
             f"run was planned; another run published meanwhile (one writer per output), {plan.version} not published"
         )
-    sections = count_sections(stats, files, layout, finish.config, finish.expectations)
-    rewritten = [f for r in replacements for f in r.infos]
-    checked = finish.check(stats, sections, records_read, files, rewritten, found)
+    rewritten = [f for r in replacements for f in r.files]
+    sections = count_sections(
+        stats, files if plan.command != "compact" else rewritten, layout, finish.config, finish.expectations
+    )
+    checked = finish.check(stats, sections, (records_read, records_planned), files, replacements, found)
     manifest = next_manifest(plan, finish.config, files, replacements)
     section = version_section(plan, manifest, sections["accepted"], sections["removed"], sections["already_present"])
     section = replace(
@@ -283,15 +324,14 @@ def _finish(
     yield report
 
 
-RUN_OUTPUTS = ("counts", "files", "replacements", "records_read", "outcomes")
-"""What a command's last step gathers, by name: counter dicts; every WrittenFile the run's writers wrote (with the
-writers' StageTimes); Replacements; one int, the records read; and every outcome, for the pages (none for
-compaction)."""
-
-
 class PublishVersion(beam.PTransform):
     """Last step of a command: count the rows of every file written, check the invariant, write the pages and the
-    report once, then switch the pointer, only if the invariant holds and the run passes --max_reject_fraction."""
+    report once, then switch the pointer, only if the invariant holds and the run passes --max_reject_fraction.
+
+    The inputs, by name: `counts` (counter dicts), `files` (every WrittenFile the run's writers wrote, with the
+    writers' StageTimes), `replacements` (Replacement), `records_read` and `records_planned` (one int each) and,
+    for a run, `outcomes` (every outcome, for the pages).
+    """
 
     def __init__(self, finish: Finish, dataset: Dataset | None = None):
         super().__init__()
@@ -303,7 +343,7 @@ class PublishVersion(beam.PTransform):
         output = self.finish.plan.output
         written = outputs["files"] | "Files" >> beam.Filter(lambda x: isinstance(x, WrittenFile))
         times = outputs["files"] | "StageTimes" >> beam.Filter(lambda x: isinstance(x, StageTimes))
-        rewritten = outputs["replacements"] | "RewrittenFiles" >> beam.FlatMap(lambda r: r.infos)
+        rewritten = outputs["replacements"] | "RewrittenFiles" >> beam.FlatMap(lambda r: r.files)
         found = (
             (written, rewritten)
             | "AllFiles" >> beam.Flatten()
@@ -317,6 +357,7 @@ class PublishVersion(beam.PTransform):
             beam.pvalue.AsList(outputs["replacements"]),
             beam.pvalue.AsList(found),
             beam.pvalue.AsSingleton(outputs["records_read"]),
+            beam.pvalue.AsSingleton(outputs["records_planned"]),
         ]
         if "outcomes" in outputs and self.dataset is not None:
             showcase = outputs["outcomes"] | "Showcase" >> beam.CombineGlobally(Showcase(self.dataset))

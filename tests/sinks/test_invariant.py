@@ -6,6 +6,7 @@ import io
 import json
 import tarfile
 from collections import Counter
+from pathlib import Path
 
 import apache_beam as beam
 import pyarrow as pa
@@ -13,14 +14,16 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_pipelines.cli import main
 from beam_pipelines.files import WrittenFile
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Sample
-from beam_pipelines.sinks.invariant import FileRows, check, rows_in_file
+from beam_pipelines.sinks.invariant import FileRows, Group, check, rows_in_file
 from beam_pipelines.sinks.parquet import ParquetShardWriterFn
 from beam_pipelines.sinks.shards import ShardLimits, ShardTarget
 from beam_pipelines.sinks.transforms import WriteIndexShards, WriteParquetShards, WriteWebDatasetShards
-from tests.conftest import parquet_rows, report_of, run_cli
+from beam_pipelines.versioning import rewrite
+from tests.conftest import RUNNER, parquet_rows, report_of, run_cli
 
 
 def test_rows_are_counted_in_each_kind_of_file(tmp_path):
@@ -129,3 +132,34 @@ def test_a_writer_that_drops_a_row_leaves_the_version_unpublished(demo, tmp_path
     assert report["invariant"]["rows_in_files"]["index"] == accepted
     assert "the counts do not add up: parquet/samples/ holds" in capsys.readouterr().err.splitlines()[-1]
     assert not (out / "current.json").exists()
+
+
+def test_groups_and_planned_rows_are_checked_too():
+    files = [WrittenFile("index", "index/r-000000.parquet", 2, 1)]
+    found = [FileRows("index/r-000000.parquet", "index", 2)]
+    rewrite = Group("the rewrite of u", frozenset({"index/r-000000.parquet"}), {"index": 3})
+    checked = check(0, {}, {}, files, found, records_planned=0, groups=(rewrite,))
+    assert checked.problems == ["the rewrite of u: index/ holds 2 rows, expected 3"]
+    short = check(5, {"accepted": 5}, {}, [], [], records_planned=7)
+    assert short.problems == ["5 records read, but the chunks planned hold 7"] and short.records_planned == 7
+
+
+@pytest.mark.slow
+def test_a_rewrite_that_loses_a_sample_leaves_the_refresh_unpublished(demo, tmp_path, monkeypatch, capsys):
+    source = tmp_path / "in" / "test.jsonl"
+    source.parent.mkdir()
+    lines = Path(demo["visualprocessbench"].inputs[0]).read_text().splitlines(keepends=True)
+    source.write_text("".join(lines))
+    out = tmp_path / "out"
+    args = ["--source=visualprocessbench", f"--input={source}", f"--image_root={demo['visualprocessbench'].image_root}"]
+    assert run_cli(*args, f"--output={out}", "--max_reject_fraction=0.5") == 0
+    source.write_text("".join(lines[2:]))  # two records gone upstream
+    kept = rewrite._kept
+    monkeypatch.setattr(rewrite, "_kept", lambda table, drop: kept(table, drop).slice(1))  # and one more lost
+    refresh = main(["refresh", *args, f"--output={out}", "--on_removed=drop", "--max_reject_fraction=0.5", RUNNER])
+    assert refresh == 1
+    report = report_of(out)
+    assert not report["version"]["published"] and report["version"]["version"] == "v000002"
+    assert any(p.startswith("the rewrite of v000001-") and "expected" in p for p in report["invariant"]["problems"])
+    assert json.loads((out / "current.json").read_text())["version"] == "v000001"
+    assert "the counts do not add up" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from beam_pipelines.versioning.manifest import (
     version_number,
 )
 from beam_pipelines.versioning.plan import incompatible_options
-from beam_pipelines.versioning.transforms import rewritten_name
+from beam_pipelines.versioning.transforms import Replacement, replaced_rows, rewritten_name
 
 
 def test_version_names_sort_and_parse():
@@ -109,3 +109,19 @@ def test_content_options_are_compared_as_they_shape_the_rows():
         "--box_units (current version: 'normalized', now: 'pixels')",
         "--replay_frame (current version: None, now: 'canvas')",
     ]
+
+
+def test_a_replacement_must_hold_the_rows_of_what_it_replaces_less_what_it_drops():
+    def unit(name: str, samples: int, regions: int) -> Unit:
+        files = (
+            WrittenFile("index", f"index/{name}-000000.parquet", samples, 1, "", name),
+            WrittenFile("parquet_samples", f"parquet/samples/{name}-000000.parquet", samples, 1, "", name),
+            WrittenFile("parquet_regions", f"parquet/regions/{name}-000000.parquet", regions, 1, "", name),
+        )
+        return Unit(name, samples, files)
+
+    units = {"a": unit("a", 4, 9), "b": unit("b", 2, 3)}
+    merged = replaced_rows(Replacement(("a", "b"), ()), units)
+    assert merged == {"index": 6, "parquet_samples": 6, "parquet_regions": 12}
+    dropped = replaced_rows(Replacement(("a",), (), dropped=1), units)
+    assert dropped == {"index": 3, "parquet_samples": 3}, "how many regions a dropped sample had is not known"
