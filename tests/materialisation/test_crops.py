@@ -1,4 +1,4 @@
-"""Pixel-box arithmetic and crops: floor/ceil in Python floats, clamping, lossless PNG crops."""
+"""Crops: cut from the clamped pixel box, lossless PNG crops of lossless sources, JPEG of JPEG sources."""
 
 import io
 
@@ -6,23 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from beam_pipelines.geometry import pixel_box
 from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings, crop_regions
 from beam_pipelines.materialisation.images import release_pixels
 from beam_pipelines.materialisation.transforms import _ReplayFn
 from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Region, RejectedError, Sample
-
-
-def test_pixel_box_floor_ceil_and_clamp():
-    assert pixel_box((0.1, 0.2, 0.5, 0.75), 100, 40) == (10, 8, 50, 30)
-    assert pixel_box((0.0, 0.0, 1.0, 1.0), 640, 480) == (0, 0, 640, 480)
-    assert pixel_box((0.101, 0.0, 0.109, 0.5), 100, 10) == (10, 0, 11, 5)
-
-
-def test_pixel_box_follows_python_float_rounding():
-    # 0.07 * 100 == 7.000000000000001 in binary floating point: ceil gives 8, exactly as the contract states.
-    assert pixel_box((0.03, 0.03, 0.07, 0.07), 100, 100)[2] == 8
 
 
 def sample_with(image: Image.Image, fmt: str, boxes, units="normalized"):

@@ -60,7 +60,7 @@ def args(src: dict, out: Path, *more: str) -> list[str]:
         f"--input={src['inputs']}/*.parquet",
         f"--image_root={src['image_root']}",
         f"--output={out}",
-        "--chunk_rows=20",
+        "--shard_max_samples=20",
         *more,
     ]
 
@@ -224,13 +224,13 @@ def test_a_refresh_killed_part_way_is_finished_by_the_next_run(tmp_path):
     table = pq.read_table(_glob(data.inputs[0])[0])
     pq.write_table(table, src["inputs"] / "a.parquet")
     out = tmp_path / "out"
-    assert cli("run", *args(src, out, "--chunk_rows=5")) == 0
+    assert cli("run", *args(src, out, "--shard_max_samples=5")) == 0
     rows = table.to_pylist() * 3
     for i, row in enumerate(rows):
         row["conversations"][0]["value"] += f" Copy {i}."
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), src["inputs"] / "b.parquet")
 
-    proc = _spawn(["refresh", *args(src, out, "--chunk_rows=5")])
+    proc = _spawn(["refresh", *args(src, out, "--shard_max_samples=5")])
     deadline = time.time() + 240
     while time.time() < deadline and not list((out / "parquet" / "samples").glob("v000002-*")):
         assert proc.poll() is None, "the refresh ended before it could be killed"
@@ -241,9 +241,9 @@ def test_a_refresh_killed_part_way_is_finished_by_the_next_run(tmp_path):
     check_manifest(out)
     assert len(dataset_ids(out)) == len(table)
 
-    assert cli("refresh", *args(src, out, "--chunk_rows=5")) == 0
+    assert cli("refresh", *args(src, out, "--shard_max_samples=5")) == 0
     clean = tmp_path / "clean"
-    assert cli("run", *args(src, clean, "--chunk_rows=5")) == 0
+    assert cli("run", *args(src, clean, "--shard_max_samples=5")) == 0
     assert dataset_ids(out) == dataset_ids(clean)
     by_id = {r["sample_id"]: r for r in _rows(clean)}
     assert {r["sample_id"]: r for r in _rows(out)} == by_id
