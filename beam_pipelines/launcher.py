@@ -115,6 +115,7 @@ def _nothing_to_do(plan: VersionPlan) -> Report:
         per_subset={},
         token_economy={},
         grounding={},
+        annotation={},
         replay_preset=None,
         shards={},
         shard_files=[],

@@ -17,6 +17,7 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_pipelines.annotation.scores import FILTERS
 from beam_pipelines.beam_internals import BeamArgumentParser
 from beam_pipelines.geometry import UNITS
 from beam_pipelines.materialisation.replay import DEFAULT_PRESET, FRAMES, PRESETS
@@ -281,6 +282,83 @@ OPTIONS: tuple[Option, ...] = (
         needs="score_model",
     ),
     Option(
+        "annotation_model",
+        "Turns on annotation: a vision-language model directory in Hugging Face format (local or gs://) whose "
+        "process-reward scores PRM steps and whose verification scores VGR regions.",
+        shapes_rows=True,
+    ),
+    Option("annotation_device", "Device the annotation model runs on.", default="cpu", choices=DEVICES),
+    Option("annotation_dtype", "Compute dtype (default float32 on cpu, bfloat16 on cuda).", choices=DTYPES),
+    Option(
+        "annotation_batch_size",
+        "Sequences per forward pass (a PRM sample is one, a VGR region one).",
+        type=int,
+        default=8,
+        minimum=1,
+    ),
+    Option(
+        "annotation_model_copies",
+        "Annotation model copies per machine, shared by its SDK processes (default: 1 on cuda, one per process on "
+        "cpu).",
+        type=int,
+        minimum=1,
+        needs="annotation_model",
+    ),
+    Option(
+        "annotation_accelerator",
+        "Resource hint of the annotation step, e.g. 'type:nvidia-h100-80gb;count:1;install-nvidia-driver'.",
+        needs="annotation_model",
+    ),
+    Option(
+        "prm_template",
+        "JSON file (local or gs://) of the process-reward conversation layout (system, first_turn, step_turn, "
+        "positive, negative); default: the layout of the VisualPRM400K records.",
+        shapes_rows=True,
+        needs="annotation_model",
+    ),
+    Option(
+        "prm_threshold",
+        "A step whose prm_score is below this is the model's error: prm_first_error and the agreement's labels.",
+        type=float,
+        default=0.5,
+        minimum=0,
+        maximum=1,
+        shapes_rows=True,
+    ),
+    Option(
+        "prm_filter",
+        "consensus: keep a PRM sample only when the model's first error step equals the labels' (none: keep all).",
+        default="none",
+        choices=FILTERS,
+        needs="annotation_model",
+    ),
+    Option(
+        "prm_filter_severity",
+        "error: samples the filter drops go to rejected/; warning: kept with the check in their warnings.",
+        default="error",
+        choices=SEVERITIES,
+    ),
+    Option(
+        "verify_template",
+        "JSON file (local or gs://) of the region-verification prompt (prompt with {context}, yes, no).",
+        shapes_rows=True,
+        needs="annotation_model",
+    ),
+    Option(
+        "min_verify_score",
+        "Samples whose lowest region verification score is below this are rejected or flagged.",
+        type=float,
+        minimum=0,
+        maximum=1,
+        needs="annotation_model",
+    ),
+    Option(
+        "verify_severity",
+        "error: below-minimum samples go to rejected/; warning: kept with a warning.",
+        default="error",
+        choices=SEVERITIES,
+    ),
+    Option(
         "local_worker_start",
         "Local runner with --direct_running_mode=multi_processing only: fork (each worker a fork of a copy of the "
         "launching process that has the imports done; Linux) or spawn (Beam's own: a fresh interpreter per worker).",
@@ -339,9 +417,9 @@ def _range_problem(option: Option, value: Any) -> str | None:
     return f"--{option.name} must be between {low:g} and {high:g}{why}"
 
 
-def _is_set(value: Any) -> bool:
-    """Given on the command line: not the None or False of an option left out (0 is a value)."""
-    return value is not None and value is not False
+def _is_set(value: Any, default: Any) -> bool:
+    """Given on the command line: not the None, False or default of an option left out (0 is a value)."""
+    return value is not None and value is not False and value != default
 
 
 def check_options(options: VgrEtlOptions) -> None:
@@ -354,7 +432,9 @@ def check_options(options: VgrEtlOptions) -> None:
         problem = _range_problem(option, value) or (option.check(value) if option.check and value is not None else None)
         if problem:
             raise ValueError(problem)
-    unmet = [o for o in OPTIONS if o.needs and _is_set(getattr(options, o.name)) and not getattr(options, o.needs)]
+    unmet = [
+        o for o in OPTIONS if o.needs and _is_set(getattr(options, o.name), o.default) and not getattr(options, o.needs)
+    ]
     if unmet:
         raise ValueError(f"{', '.join('--' + o.name for o in unmet)} need --{unmet[0].needs}")
     if options.label_reference and registry.dataset_named(options.source).reference is None:

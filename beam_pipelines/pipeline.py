@@ -84,16 +84,24 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         parsed, record_checks = parsed | "ValidateRecords" >> ValidateRecords(dataset, suites, *batching, references)
         loaded = parsed | "LoadImages" >> LoadImages(dataset, o.image_root, o.max_image_pixels, errors)
         loaded, image_checks = loaded | "ValidateImages" >> ValidateImages(dataset, suites, *batching)
+        annotate = bool(o.annotation_model) and bool(dataset.annotated)
         outcomes = (
             loaded
-            | "DecodeImages" >> DecodeImages(errors)
+            | "DecodeImages" >> DecodeImages(errors, every_first_image=annotate)
             | "CropRegions" >> CropRegions(crop_settings, errors)
-            | "ComputeReplay" >> ComputeReplay(replay_config, o.replay_pixels, errors, keep_pixels=bool(o.score_model))
+            | "ComputeReplay"
+            >> ComputeReplay(replay_config, o.replay_pixels, errors, keep_pixels=bool(o.score_model) or annotate)
         )
         if o.score_model:  # imported here: Beam's RunInference imports torch, which runs without scoring don't need
             from beam_pipelines.scoring.transforms import ScoreRegions, settings_of
 
-            outcomes = outcomes | "ScoreRegions" >> ScoreRegions(settings_of(o, replay_config), errors)
+            settings = settings_of(o, replay_config)
+            outcomes = outcomes | "ScoreRegions" >> ScoreRegions(settings, errors, keep_pixels=annotate)
+        if annotate:
+            from beam_pipelines.annotation.transforms import AnnotateSamples
+            from beam_pipelines.annotation.transforms import settings_of as annotation_settings
+
+            outcomes = outcomes | "AnnotateSamples" >> AnnotateSamples(annotation_settings(o, dataset), dataset, errors)
     error_shards, error_counts = errors.output()
 
     shards = [
@@ -112,7 +120,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         | "MergeRemoved" >> beam.CombineGlobally(MergeCounts())
     )
     counts = (
-        outcomes | "CountOutcomes" >> CountOutcomes(),
+        outcomes | "CountOutcomes" >> CountOutcomes(o.prm_threshold),
         error_counts,
         record_checks,
         image_checks,

@@ -147,6 +147,7 @@ class Region:
     crop: EncodedImage | None = None
     replay: dict[str, Any] | None = None
     grounding_score: float | None = None  # crop-context cosine similarity, with --score_model
+    verify_score: float | None = None  # P(yes) of the annotation model's verification, with --annotation_model
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ class Step:
     num_mc_correct: int | None = None
     num_mc_total: int | None = None
     measured: bool | None = None  # Raw version only: False for the early-stop tail (0/0: not rolled out)
+    prm_score: float | None = None  # P(+) of the annotation model, with --annotation_model
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,7 @@ class Sample(Outcome):
     warnings: tuple[str, ...] = ()
     facts: dict[str, Any] = field(default_factory=dict, compare=False)  # parser observations the suites check
     visual_tokens: tuple[int, int] | None = None  # (base, replay) under the replay preset
+    prm_first_error: int | None = None  # the annotation model's first step below --prm_threshold (-1: none)
     images: tuple[LoadedImage, ...] = ()
     record: Any = field(default=None, repr=False, compare=False)  # the original record, for rejections
 

@@ -91,6 +91,7 @@ class Report:
     per_subset: dict[str, dict[str, int]]
     token_economy: dict[str, Any]
     grounding: dict[str, Any]
+    annotation: dict[str, Any]
     replay_preset: dict[str, Any] | None
     shards: dict[str, dict[str, int]]
     shard_files: list[str]

@@ -269,10 +269,12 @@ def load_image(root: ImageRoot, path: str, dataset: Dataset, max_pixels: int, su
     )
 
 
-def decode_images(sample: Sample) -> Sample:
-    """Every image decoded once; the first keeps its RGB pixels when the sample has regions to cut."""
+def decode_images(sample: Sample, every_first_image: bool = False) -> Sample:
+    """Every image decoded once; the first keeps its RGB pixels when the sample has regions to cut (or, with
+    `every_first_image`, always: the annotation model sees it)."""
+    keep = bool(sample.regions) or every_first_image
     decoded = tuple(
-        replace(img, pixels=decode(img.encoded.data, img.path, rgb=bool(sample.regions) and i == 0))
+        replace(img, pixels=decode(img.encoded.data, img.path, rgb=keep and i == 0))
         for i, img in enumerate(sample.images)
     )
     return replace(sample, images=decoded)

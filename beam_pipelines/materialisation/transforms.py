@@ -47,15 +47,19 @@ class LoadImages(SampleStage):
 class _DecodeFn(SampleStageFn):
     stage = images.DECODE_STAGE
 
+    def __init__(self, every_first_image: bool = False):
+        self.every_first_image = every_first_image
+
     def apply(self, sample: Sample) -> Sample:
-        return images.decode_images(sample)
+        return images.decode_images(sample, self.every_first_image)
 
 
 class DecodeImages(SampleStage):
-    """Each image decoded exactly once, after validation; the pixels feed cropping and replay."""
+    """Each image decoded exactly once, after validation; the pixels feed cropping and replay (and, with
+    `every_first_image`, the annotation model)."""
 
-    def __init__(self, errors: ErrorHandler):
-        super().__init__(_DecodeFn(), errors)
+    def __init__(self, errors: ErrorHandler, every_first_image: bool = False):
+        super().__init__(_DecodeFn(every_first_image), errors)
 
 
 class _CropFn(SampleStageFn):

@@ -85,8 +85,11 @@ def check_replay_compatible(spec: ModelSpec, config: replay.ReplayPreset) -> Non
         )
 
 
-def prepare(sample: Sample, spec: ModelSpec, tokenize: Tokenize, config: replay.ReplayPreset | None) -> ScoringExample:
-    """Region inputs of one sample (tiles and cuts too when `config` is given); the sample keeps no pixels."""
+def prepare(
+    sample: Sample, spec: ModelSpec, tokenize: Tokenize, config: replay.ReplayPreset | None, keep_pixels: bool = False
+) -> ScoringExample:
+    """Region inputs of one sample (tiles and cuts too when `config` is given); the sample keeps no pixels unless
+    a later stage reads them (`keep_pixels`: the annotation model)."""
     first = sample.images[0]
     crops = np.stack([letterbox(first.pixels, r.box_px, spec.image_size, spec.fill) for r in sample.regions])
     input_ids, attention_mask = tokenize([r.context for r in sample.regions])
@@ -99,7 +102,7 @@ def prepare(sample: Sample, spec: ModelSpec, tokenize: Tokenize, config: replay.
         if cuts:
             tiles, layout = canvas_tiles(replay.canvas(first.pixels, geo), config.tile)
     inputs = RegionInputs(crops, input_ids, attention_mask, tiles, layout, cuts)
-    return ScoringExample(images.release_pixels(sample), inputs)
+    return ScoringExample(sample if keep_pixels else images.release_pixels(sample), inputs)
 
 
 def key_of(outcome: Outcome) -> str:

@@ -59,9 +59,10 @@ def settings_of(options: Any, config: ReplayPreset) -> ScoreSettings:
 class _PrepareFn(beam.DoFn):
     stage = scores.STAGE
 
-    def __init__(self, spec: ModelSpec, config: ReplayPreset | None):
+    def __init__(self, spec: ModelSpec, config: ReplayPreset | None, keep_pixels: bool):
         self.spec = spec
         self.config = config
+        self.keep_pixels = keep_pixels
 
     def setup(self) -> None:
         from transformers import AutoTokenizer
@@ -76,7 +77,7 @@ class _PrepareFn(beam.DoFn):
 
     def process(self, outcome: Outcome):
         if isinstance(outcome, Sample) and outcome.regions:
-            yield key_of(outcome), prepare(outcome, self.spec, self.tokenize, self.config)
+            yield key_of(outcome), prepare(outcome, self.spec, self.tokenize, self.config, self.keep_pixels)
         else:
             yield key_of(outcome), ScoringExample(outcome)
 
@@ -100,14 +101,17 @@ class _ThresholdFn(SampleStageFn):
 class ScoreRegions(beam.PTransform):
     """Per region `grounding_score` (crop vs context cosine similarity) and, optionally, replay features."""
 
-    def __init__(self, settings: ScoreSettings, errors: ErrorHandler):
+    def __init__(self, settings: ScoreSettings, errors: ErrorHandler, keep_pixels: bool = False):
         super().__init__()
         self.settings = settings
         self.errors = errors
+        self.keep_pixels = keep_pixels
 
     def expand(self, outcomes):
         s = self.settings
-        keyed = apply_stage(outcomes, "PrepareRegions", _PrepareFn(s.model, s.replay), self.errors, outputs=None)
+        keyed = apply_stage(
+            outcomes, "PrepareRegions", _PrepareFn(s.model, s.replay, self.keep_pixels), self.errors, outputs=None
+        )
         results, dead = (
             keyed
             | "RunInference" >> RunInference(KeyedModelHandler(GroundingModelHandler(s))).with_exception_handling()

@@ -13,13 +13,14 @@ from typing import Any
 
 import apache_beam as beam
 
+from beam_pipelines.annotation import agreement
 from beam_pipelines.files import WrittenFile
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation.replay import BASELINE_TOKENS
 from beam_pipelines.records import Duplicate, Rejection, Sample
 
 
-def outcome_stats(outcome: Sample | Rejection | Duplicate) -> dict[str, int]:
+def outcome_stats(outcome: Sample | Rejection | Duplicate, prm_threshold: float = 0.5) -> dict[str, int]:
     """Flat counters for one outcome; keys are `group/name` so they merge by plain addition."""
     src = outcome.source
     if isinstance(outcome, Sample):
@@ -37,6 +38,7 @@ def outcome_stats(outcome: Sample | Rejection | Duplicate) -> dict[str, int]:
             stats["grounding/samples_scored"] += 1
             stats["grounding/regions_scored"] += len(scored)
             stats["grounding/score_sum_micro"] += sum(round(s * GROUNDING_SCALE) for s in scored)
+        stats.update(agreement.sample_counters(outcome, prm_threshold))
         if outcome.visual_tokens is not None:
             base, replay = outcome.visual_tokens
             for group in ("all", f"source:{src}", f"subset:{src}:{outcome.subset}"):
@@ -181,6 +183,7 @@ def count_sections(
         "per_subset": _nested(stats, "subset/"),
         "token_economy": token_economy(stats, config.get("replay_preset_json")),
         "grounding": grounding(stats),
+        "annotation": agreement.section(stats, config.get("prm_threshold", 0.5)),
         "replay_preset": json.loads(config["replay_preset_json"]) if config.get("replay_preset_json") else None,
         "shards": dict(sorted(files.items())),
         "shard_files": sorted(layout.path(s.path) for s in shards),

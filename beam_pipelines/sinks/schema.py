@@ -17,6 +17,7 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
+from beam_pipelines.annotation.scores import region_summary, step_summary
 from beam_pipelines.materialisation.replay import compress
 from beam_pipelines.records import Region, Rejection, Sample
 from beam_pipelines.scoring.scores import summary
@@ -34,6 +35,7 @@ STEP = {
     "num_mc_correct": _i32,
     "num_mc_total": _i32,
     "measured": datasets.Value("bool"),
+    "prm_score": _f32,
 }
 BOX_NORM = datasets.List(datasets.Value("float64"), length=4)
 BOX_PX = datasets.List(_i32, length=4)
@@ -45,6 +47,7 @@ REGION_IN_SAMPLE = {
     "label": _str,
     "context": _str,
     "grounding_score": _f32,
+    "verify_score": _f32,
 }
 
 SAMPLE_FEATURES = datasets.Features(
@@ -71,6 +74,11 @@ SAMPLE_FEATURES = datasets.Features(
         "visual_tokens_replay": _i32,
         "grounding_score_min": _f32,
         "grounding_score_mean": _f32,
+        "prm_score_mean": _f32,
+        "prm_score_min": _f32,
+        "prm_first_error": _i32,
+        "verify_score_min": _f32,
+        "verify_score_mean": _f32,
         "warnings": datasets.List(_str),
         "metadata": _str,
         "image_resolution": datasets.List(_str),
@@ -96,6 +104,7 @@ REGION_FEATURES = datasets.Features(
         "label": _str,
         "context": _str,
         "grounding_score": _f32,
+        "verify_score": _f32,
         "replay_preset": _str,
         "anyres_best_resolution": datasets.List(_i32),
         "anyres_resized_size": datasets.List(_i32),
@@ -163,6 +172,7 @@ def _region_fields(sample: Sample) -> list[dict[str, Any]]:
             "label": r.label,
             "context": r.context,
             "grounding_score": r.grounding_score,
+            "verify_score": r.verify_score,
         }
         for r in sample.regions
     ]
@@ -179,6 +189,7 @@ def _step_fields(sample: Sample) -> list[dict[str, Any]]:
             "num_mc_correct": s.num_mc_correct,
             "num_mc_total": s.num_mc_total,
             "measured": s.measured,
+            "prm_score": s.prm_score,
         }
         for s in sample.steps
     ]
@@ -188,6 +199,7 @@ def record_fields(sample: Sample) -> dict[str, Any]:
     """Everything about a sample except image bytes: the Parquet row's text columns and the WebDataset json."""
     first = sample.images[0].encoded
     grounding = summary(sample.regions)
+    steps, verified = step_summary(sample), region_summary(sample)
     return {
         "sample_id": sample.sample_id,
         "source": sample.source,
@@ -209,6 +221,11 @@ def record_fields(sample: Sample) -> dict[str, Any]:
         "visual_tokens_replay": sample.visual_tokens[1] if sample.visual_tokens else None,
         "grounding_score_min": grounding[0] if grounding else None,
         "grounding_score_mean": grounding[1] if grounding else None,
+        "prm_score_mean": steps[0] if steps else None,
+        "prm_score_min": steps[1] if steps else None,
+        "prm_first_error": sample.prm_first_error,
+        "verify_score_min": verified[0] if verified else None,
+        "verify_score_mean": verified[1] if verified else None,
         "warnings": list(sample.warnings),
         "metadata": to_json(sample.metadata),
         "image_resolution": [img.rule for img in sample.images],

@@ -68,9 +68,16 @@ class WriteErrorRecords(beam.PTransform):
 
 
 class CountOutcomes(beam.PTransform):
-    """Outcomes → one merged counter dict (pre-combined per bundle, so only counters move)."""
+    """Outcomes → one merged counter dict (pre-combined per bundle, so only counters move); a step's annotation
+    score counts as the model's `+` from `prm_threshold` on."""
+
+    def __init__(self, prm_threshold: float = 0.5):
+        super().__init__()
+        self.prm_threshold = prm_threshold
 
     def expand(self, outcomes):
         return (
-            outcomes | "OutcomeStats" >> beam.Map(outcome_stats) | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
+            outcomes
+            | "OutcomeStats" >> beam.Map(outcome_stats, self.prm_threshold)
+            | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
         )

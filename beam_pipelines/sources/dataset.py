@@ -90,6 +90,8 @@ class Dataset(ABC):
     searches_source_folders: bool = False
     """Whether an image path that resolves nowhere is looked for under each folder of the image root."""
     reference: LabelReference | None = None
+    annotated: tuple[str, ...] = ()
+    """What `--annotation_model` scores of its samples: "steps" (`prm_turns`) and/or "regions" (crops)."""
 
     @abstractmethod
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
@@ -105,6 +107,11 @@ class Dataset(ABC):
 
     def card_text(self, sample: Sample) -> Segments | None:
         """The text the preview card shows beside the image, if any."""
+        return None
+
+    def prm_turns(self, sample: Sample, template: Any) -> list[tuple[str, str]] | None:
+        """The sample's solution as a process-reward conversation (system, user and assistant turns, each assistant
+        turn holding `template.positive`), for the annotation model; None when it has no steps to score."""
         return None
 
     def __repr__(self) -> str:

@@ -4,6 +4,8 @@ upstream archives, and the step-text column of their step tables."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from beam_pipelines.records import Provenance, Sample
 
 QUESTION_HEADER = "### Question:\n"
@@ -51,6 +53,23 @@ def image_candidates(rel: str) -> list[tuple[str, str]]:
     else:
         out.append(("add_images_prefix", IMAGES_FOLDER + base))
     return out
+
+
+def conversation(system: str, first: str, steps: tuple[str, ...], placeholder: str) -> list[tuple[str, str]]:
+    """A process-reward conversation: the system prompt, the first turn (question and step 0), each later step a
+    user turn of its own, and after each a label placeholder."""
+    turns = [("system", system), ("user", first), ("assistant", placeholder)]
+    for step in steps:
+        turns += [("user", step), ("assistant", placeholder)]
+    return turns
+
+
+def from_template(sample: Sample, question: str, template: Any) -> list[tuple[str, str]] | None:
+    """The conversation the template lays out for a question and the sample's steps."""
+    if not sample.steps:
+        return None
+    later = tuple(template.later(s.text) for s in sample.steps[1:])
+    return conversation(template.system, template.first(question, sample.steps[0].text), later, template.positive)
 
 
 def step_chars(sample: Sample, index: int) -> int | None:

@@ -168,6 +168,7 @@ class Vgr(Dataset):
     description = "VGR-SFT rows {image, conversations: [human, gpt]} with <SOT>[x1, y1, x2, y2]<EOT> regions"
     id_fields = ("image", "conversations")
     tables = (SAMPLES, REGIONS)
+    annotated = ("regions",)
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
         return parse(record, provenance)

@@ -131,6 +131,7 @@ class VisualPrm(Dataset):
     id_fields = ("image", "conversations")
     tables = (SAMPLES, STEPS)
     searches_source_folders = True
+    annotated = ("steps",)
     reference = LabelReference(visualprm_raw.DATASET, conversation_key, raw_key_and_labels, reference_facts)
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
@@ -143,6 +144,16 @@ class VisualPrm(Dataset):
 
     def image_candidates(self, rel: str) -> list[tuple[str, str]]:
         return prm.image_candidates(rel)
+
+    def prm_turns(self, sample: Sample, template: Any) -> list[tuple[str, str]] | None:
+        """The record's own conversation: its system prompt and turns, each label turn a placeholder."""
+        turns = conversations(sample.record)
+        body = turns[1:] if turns and turns[0][0] == "system" else turns
+        if not sample.steps or not body:
+            return None
+        system = turns[0][1] if turns[0][0] == "system" else template.system
+        later = tuple(s.text for s in sample.steps[1:])
+        return prm.conversation(system, body[0][1], later, template.positive)
 
 
 DATASET = VisualPrm()

@@ -115,6 +115,7 @@ class VisualPrmRaw(Dataset):
     description = "VisualPRM400K-v1.1-Raw: steps_with_score with Monte Carlo scores and counts"
     id_fields = ("image", "question", "answer", "response", "steps_with_score")
     tables = (SAMPLES, STEPS)
+    annotated = ("steps",)
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
         return parse(record, provenance)
@@ -125,6 +126,10 @@ class VisualPrmRaw(Dataset):
 
     def image_candidates(self, rel: str) -> list[tuple[str, str]]:
         return prm.image_candidates(rel)
+
+    def prm_turns(self, sample: Sample, template: Any) -> list[tuple[str, str]] | None:
+        """The conversation `item2conv_prm` builds from the record: its `question` (the rollout prompt) and steps."""
+        return prm.from_template(sample, sample.prompt or "", template)
 
 
 DATASET = VisualPrmRaw()

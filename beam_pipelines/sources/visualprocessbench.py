@@ -77,12 +77,16 @@ class VisualProcessBench(Dataset):
     description = "VisualProcessBench test.jsonl: response.steps with process_correctness in {1, 0, -1}"
     id_fields = ("image", "question", "answer", "response.steps", "response.process_correctness")
     tables = (SAMPLES, STEPS)
+    annotated = ("steps",)
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
         return parse(record, provenance)
 
     def image_candidates(self, rel: str) -> list[tuple[str, str]]:
         return prm.image_candidates(rel)
+
+    def prm_turns(self, sample: Sample, template: Any) -> list[tuple[str, str]] | None:
+        return prm.from_template(sample, sample.question, template)
 
 
 DATASET = VisualProcessBench()

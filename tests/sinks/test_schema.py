@@ -126,6 +126,7 @@ def test_a_sample_row_with_further_images_and_steps_fits_the_sample_schema():
         "num_mc_correct": 12,
         "num_mc_total": 16,
         "measured": True,
+        "prm_score": None,
     }
     assert read["steps"][1]["label"] is None and read["steps"][1]["mc_score"] is None
     assert read["answer"] is None and read["visual_tokens_base"] is None and read["grounding_score_min"] is None
