@@ -143,10 +143,8 @@ def _by_group(stats: dict[str, int], prefix: str) -> dict[str, dict[str, int]]:
 
 
 def section(stats: dict[str, int], threshold: float) -> dict[str, Any]:
-    """The report's `annotation` section; empty when nothing was scored."""
+    """The report's `annotation` section (of a run with an annotation model)."""
     steps, regions = _by_group(stats, PREFIX), _by_group(stats, VERIFY)
-    if not steps and not regions:
-        return {}
 
     def split(per_group: dict[str, dict[str, int]], summarise) -> dict[str, Any]:
         def of(kind: str) -> dict[str, Any]:

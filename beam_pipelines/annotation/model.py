@@ -37,7 +37,10 @@ def _shape_key(sequence: Sequence) -> tuple:
 class AnnotationModel:
     """A vision-language model on one device, loaded once per process (or once per machine when shared)."""
 
-    def __init__(self, model: torch.nn.Module, device: str, dtype: str, batch_size: int, pad_id: int):
+    def __init__(
+        self, model: torch.nn.Module, device: str, dtype: str, batch_size: int, pad_id: int, padding: str = "right"
+    ):
+        self.padding = padding  # "left" too gives the same scores (a test holds it to that)
         self.device = torch.device(device)
         self.dtype = DTYPES[dtype]
         self.batch_size = batch_size
@@ -55,8 +58,11 @@ class AnnotationModel:
         )
         return cls(model, device, dtype, batch_size, pad_id)
 
+    def _pad(self, s: Sequence, width: int) -> tuple[int, int]:
+        return (width - s.length, 0) if self.padding == "left" else (0, width - s.length)
+
     def _batch(self, sequences: Seq[Sequence]) -> dict[str, torch.Tensor]:
-        """The sequences' inputs as one batch: per-token inputs right-padded, image inputs concatenated."""
+        """The sequences' inputs as one batch: per-token inputs padded, image inputs concatenated."""
         width = max(s.length for s in sequences)
         tokens = _token_keys(sequences[0].inputs)
         out = {}
@@ -65,7 +71,7 @@ class AnnotationModel:
                 continue
             if key in tokens:
                 fill = self.pad_id if key == "input_ids" else 0
-                rows = [np.pad(s.inputs[key][0], (0, width - s.length), constant_values=fill) for s in sequences]
+                rows = [np.pad(s.inputs[key][0], self._pad(s, width), constant_values=fill) for s in sequences]
                 value = torch.from_numpy(np.stack(rows))
             else:
                 value = torch.from_numpy(np.concatenate([s.inputs[key] for s in sequences]))
@@ -85,10 +91,12 @@ class AnnotationModel:
             members.sort(key=lambda i: sequences[i].length)
             for start in range(0, len(members), self.batch_size):
                 chunk = members[start : start + self.batch_size]
+                width = max(sequences[i].length for i in chunk)
                 logits = self.model(**self._batch([sequences[i] for i in chunk])).logits
                 for row, i in enumerate(chunk):
                     s = sequences[i]
-                    at = torch.tensor([p - 1 for p in s.positions], device=logits.device)
+                    shift = self._pad(s, width)[0]
+                    at = torch.tensor([shift + p - 1 for p in s.positions], device=logits.device)
                     pair = logits[row, at][:, list(s.pair)].float()
                     results[i] = tuple(float(v) for v in torch.softmax(pair, dim=-1)[:, 0].cpu())
         return [r if r is not None else () for r in results]

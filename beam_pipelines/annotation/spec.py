@@ -108,7 +108,7 @@ def read_spec(path: str, prm: PrmTemplate, verify: VerifyTemplate, scores: tuple
             what = "not in its vocabulary" if encoded == [tokenizer.unk_token_id] else f"{len(encoded)} tokens, not one"
             raise ValueError(f"--annotation_model {path!r}: the label {label!r} is {what} in its tokenizer")
         ids[label] = encoded[0]
-    if len(set(ids.values())) != len(ids):
+    if len({ids[label] for label in labels}) != len(labels):
         raise ValueError(f"--annotation_model {path!r}: the labels {labels} are not distinct tokens")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return AnnotationSpec(path=path, model_type=model_type, label_ids=ids, pad_id=int(pad or 0))

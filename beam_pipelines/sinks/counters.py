@@ -183,7 +183,9 @@ def count_sections(
         "per_subset": _nested(stats, "subset/"),
         "token_economy": token_economy(stats, config.get("replay_preset_json")),
         "grounding": grounding(stats),
-        "annotation": agreement.section(stats, config.get("prm_threshold", 0.5)),
+        "annotation": agreement.section(stats, config.get("prm_threshold", 0.5))
+        if config.get("annotation_model")
+        else {},
         "replay_preset": json.loads(config["replay_preset_json"]) if config.get("replay_preset_json") else None,
         "shards": dict(sorted(files.items())),
         "shard_files": sorted(layout.path(s.path) for s in shards),

@@ -161,3 +161,28 @@ def save_tiny_internvl(path: Path, seed: int = 0) -> str:
     tok.save_pretrained(path)
     GotOcr2ImageProcessorPil(size={"height": 28, "width": 28}, crop_to_patches=False).save_pretrained(path)
     return str(path)
+
+
+def save_fixed_llava(path: Path) -> str:
+    """A LLaVA with no text layers whose logits are fixed by the token at each position: after `:` (which ends
+    every assistant header) `+` is far likelier than `-`; after `+` itself, `-` is. Reading the logits one position
+    late (the placeholder's own, not the ones that predict it) turns every score from about 1 into about 0."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    save_tiny_llava(path, layers=0)
+    model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True)
+    tok = tokenizer(["<image>"], "<image>")
+    colon, plus, minus = (tok.convert_tokens_to_ids(t) for t in (":", "+", "-"))
+    with torch.no_grad():
+        embed = model.get_input_embeddings().weight
+        head = model.get_output_embeddings().weight
+        embed.zero_()
+        head.zero_()
+        embed[:, 2] = 1.0  # every token: a constant direction, so the norm never divides by zero
+        embed[colon, 0] = 4.0
+        embed[plus, 1] = 4.0
+        head[plus, 0], head[minus, 0] = 3.0, -3.0
+        head[plus, 1], head[minus, 1] = -3.0, 3.0
+    model.save_pretrained(path)
+    return str(path)
