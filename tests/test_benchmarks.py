@@ -41,3 +41,17 @@ def test_generated_mix_has_every_image_kind(tmp_path):
     data = generate(tmp_path / "data", n_vgr=40, n_prm=4)
     kinds = {p.split("/")[-2] for p in glob.glob(f"{data.image_root}/*/*")}
     assert kinds >= {"photo", "chart", "document"}
+
+
+def test_the_annotation_benchmark_runs_the_pipelines_scorer_on_a_tiny_model(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from benchmarks import annotation
+
+    monkeypatch.setattr(annotation, "RESULTS", tmp_path)
+    results = annotation.main(["--quick", "--batches", "1"])
+    for kind, positions in (("prm", 10), ("region", 1)):
+        assert results[kind]["per_s"] > 0 and results[kind]["tflop_per_sequence"] >= 0
+        assert (
+            len(annotation.sequence(annotation.TINY, kind, annotation.np.random.default_rng(0)).positions) == positions
+        )
+    assert (tmp_path / "annotation-cpu-quick.json").exists() and results["parameters"] > 0

@@ -11,6 +11,7 @@ never from a list of every score.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import Any
 
@@ -133,12 +134,16 @@ def step_statistics(counts: dict[str, int]) -> dict[str, Any]:
     }
 
 
+_COUNTER = re.compile(r"^(.*)/(samples|first_error_match|steps|regions|cm/[pn]{2}|hist/[pn]/\d+|hist/\d+|mc/\d+/\d+)$")
+
+
 def _by_group(stats: dict[str, int], prefix: str) -> dict[str, dict[str, int]]:
+    """Counters per group (a subset's name may hold any character, slashes included)."""
     out: dict[str, dict[str, int]] = {}
     for key, value in stats.items():
-        if key.startswith(prefix):
-            group, _, rest = key[len(prefix) :].partition("/")
-            out.setdefault(group, {})[rest] = value
+        match = _COUNTER.match(key[len(prefix) :]) if key.startswith(prefix) else None
+        if match:
+            out.setdefault(match[1], {})[match[2]] = value
     return out
 
 

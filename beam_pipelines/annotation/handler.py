@@ -1,7 +1,8 @@
 """`AnnotationModelHandler`: a RunInference ModelHandler over `AnnotationExample`s, used keyed.
 
-A batch is weighed in sequences (a PRM sample is one, a VGR sample one per region), at most `--annotation_batch_size`;
-the model runs them in passes of that size, grouped by length. On a GPU (or with `--annotation_model_copies`) the
+A batch is weighed in sequences (a PRM sample is one, a VGR sample one per region) and holds `BUCKETS` forward
+passes' worth: the model sorts its sequences by length and runs them in passes of `--annotation_batch_size`, so a
+pass pads its sequences to a length close to theirs. On a GPU (or with `--annotation_model_copies`) the
 model is shared across the worker's SDK processes (`large_model`); `--annotation_accelerator` becomes the step's
 resource hint. (Beam's own Hugging Face handler imports TensorFlow and does not load under transformers 5.)
 """
@@ -23,12 +24,16 @@ def batch_weight(element: tuple[str, AnnotationExample], limit: int) -> int:
     return max(1, min(len(element[1].sequences), limit))
 
 
+BUCKETS = 4
+
+
 class AnnotationModelHandler(ModelHandler[AnnotationExample, PredictionResult, Any]):
     def __init__(self, settings: AnnotationSettings):
+        size = settings.batch_size * BUCKETS
         super().__init__(
-            min_batch_size=settings.batch_size,
-            max_batch_size=settings.batch_size,
-            element_size_fn=partial(batch_weight, limit=settings.batch_size),
+            min_batch_size=size,
+            max_batch_size=size,
+            element_size_fn=partial(batch_weight, limit=size),
             large_model=settings.share_model,
             model_copies=settings.model_copies,
         )

@@ -92,6 +92,7 @@ def validation_page(report: dict[str, Any], examples: dict[str, list[dict[str, A
             + "".join(lines)
             + "</table>"
         )
+    parts.append(annotation_section(report.get("annotation") or {}))
     other = {k: v for k, v in report.get("rejected_by_check", {}).items() if k not in report.get("expectations", {})}
     if other:
         parts.append("<h2>Other rejections (reading, parsing, images)</h2><table>")
@@ -106,6 +107,66 @@ def validation_page(report: dict[str, Any], examples: dict[str, list[dict[str, A
         for check, entries in examples.items():
             parts.append(f'<div class="card" id="{_e(check)}"><h3>{_e(check)}</h3>{_example_block(entries)}</div>')
     return _page(f"vgr-etl validation: {report['config'].get('source')}", "".join(parts))
+
+
+def _histogram(counts: list[int], label: str, colour: str) -> str:
+    """A histogram of scores over [0, 1] as a row of bars (inline CSS), with its counts on hover."""
+    top = max(counts) if counts and max(counts) else 1
+    width = 1 / len(counts) if counts else 0
+    bars = "".join(
+        f'<span title="{i * width:.2f}-{(i + 1) * width:.2f}: {n}" style="display:inline-block;width:14px;'
+        f'height:{max(1, round(60 * n / top))}px;background:{colour};margin-right:1px;vertical-align:bottom"></span>'
+        for i, n in enumerate(counts)
+    )
+    return f'<div class="muted">{_e(label)} ({sum(counts)})</div><div style="height:62px">{bars}</div>'
+
+
+def _agreement_row(name: str, stats: dict[str, Any]) -> str:
+    cm = stats["confusion"]
+    cells = "".join(
+        f'<td class="num">{_e(stats[k] if stats[k] is not None else "—")}</td>'
+        for k in ("steps", "accuracy", "macro_f1", "auroc", "spearman_mc", "first_error_agreement")
+    )
+    matrix = (
+        f'<table><tr><th></th><th>model +</th><th>model −</th></tr><tr><th>label +</th><td class="num">'
+        f'{cm["label+_model+"]}</td><td class="num">{cm["label+_model-"]}</td></tr><tr><th>label −</th>'
+        f'<td class="num">{cm["label-_model+"]}</td><td class="num">{cm["label-_model-"]}</td></tr></table>'
+    )
+    hist = stats["histogram"]
+    plots = _histogram(hist["+"], "scores of steps labelled +", "#1a7f37") + _histogram(
+        hist["-"], "scores of steps labelled −", "#b00020"
+    )
+    return f"<tr><td>{_e(name)}</td>{cells}<td>{matrix}</td><td>{plots}</td></tr>"
+
+
+def annotation_section(annotation: dict[str, Any]) -> str:
+    """The annotation model's agreement with the labels per source (and per subset), with score histograms."""
+    if not annotation:
+        return ""
+    parts = ["<h2>Annotation model</h2>"]
+    steps = annotation.get("steps")
+    if steps:
+        head = (
+            "<tr><th>group</th><th>steps</th><th>accuracy</th><th>macro-F1</th><th>AUROC</th><th>Spearman (mc)</th>"
+            "<th>first error agreement</th><th>confusion</th><th>score histograms</th></tr>"
+        )
+        rows = [_agreement_row(f"source {name}", s) for name, s in steps["by_source"].items()]
+        rows += [_agreement_row(f"subset {name}", s) for name, s in steps["by_subset"].items()]
+        parts.append(
+            f'<p class="muted">Process-reward scores against the labels; the model says + from prm_threshold '
+            f"{_e(annotation.get('prm_threshold'))} on.</p><table>{head}{''.join(rows)}</table>"
+        )
+    regions = annotation.get("regions")
+    if regions:
+        plots = "".join(
+            f"<h3>{_e(name)}</h3>" + _histogram(r["histogram"], "verification scores of regions", "#1a5fb4")
+            for name, r in regions["by_source"].items()
+        )
+        parts.append(plots)
+    failed = annotation.get("inference_failed", 0)
+    if failed:
+        parts.append(f'<p class="error">{failed} samples rejected: the annotation model failed on them.</p>')
+    return "".join(parts)
 
 
 def highlight_regions(segments: list[list[Any]]) -> str:

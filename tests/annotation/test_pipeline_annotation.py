@@ -109,3 +109,12 @@ def test_cuda_on_a_machine_without_it_fails_the_launch_in_one_line(demo, tiny_ll
     assert annotate(demo, "vgr", tmp_path / "o", tiny_llava, "--annotation_device=cuda") == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "--annotation_device cuda with a local runner" in line
+
+
+def test_a_rerun_gives_byte_identical_files(demo, tiny_llava, tmp_path):
+    from tests.helpers.outputs import digest_tree
+
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert annotate(demo, "vgr", first, tiny_llava, "--annotation_batch_size=2") == 0
+    assert annotate(demo, "vgr", again, tiny_llava, "--annotation_batch_size=2") == 0
+    assert digest_tree(first) == digest_tree(again)

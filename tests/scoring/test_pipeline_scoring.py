@@ -192,3 +192,16 @@ def test_the_scoring_step_carries_the_accelerator_hint(demo, tiny_clip, tmp_path
     }
     assert hinted and all("ScoreRegions/RunInference" in name for name in hinted)
     assert any(name.endswith("BeamML_RunInference") for name in hinted)
+
+
+def test_clip_and_the_annotation_model_score_the_regions_in_one_job(demo, tiny_clip, runs, tmp_path):
+    from tests.annotation.models import save_tiny_llava
+
+    vlm = save_tiny_llava(tmp_path / "vlm")
+    out = _run(demo, tmp_path / "both", tiny_clip, "--score_batch_size=8", f"--annotation_model={vlm}")
+    both = {(r["sample_id"], r["region_index"]): r for r in parquet_rows(out, "regions")}
+    clip_only = {(r["sample_id"], r["region_index"]): r for r in parquet_rows(runs["bs8"], "regions")}
+    assert both.keys() == clip_only.keys()
+    for key, region in both.items():
+        assert region["grounding_score"] == clip_only[key]["grounding_score"], "the CLIP score is as without the VLM"
+        assert 0 < region["verify_score"] < 1

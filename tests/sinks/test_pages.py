@@ -220,3 +220,25 @@ def test_the_pages_fetch_nothing_from_elsewhere():
     assert [_external_references(page) for page in pages] == [[], []]
     assert all("<style>" in page for page in pages)
     assert re.findall(r'src="(data:image/jpeg;base64,)', pages[1]) == ["data:image/jpeg;base64,"] * 3
+
+
+def test_the_validation_page_shows_the_annotation_models_agreement_and_histograms():
+    from beam_pipelines.annotation.agreement import section
+    from beam_pipelines.sinks.pages import annotation_section
+
+    stats = {
+        "annotation/source:visualprm/cm/pp": 3,
+        "annotation/source:visualprm/cm/nn": 1,
+        "annotation/source:visualprm/hist/p/900": 3,
+        "annotation/source:visualprm/hist/n/100": 1,
+        "annotation/subset:visualprm:<b>geo</b>/cm/pp": 3,
+        "verify/source:vgr/regions": 2,
+        "verify/source:vgr/hist/19": 2,
+        "check/inference_failed": 1,
+    }
+    html = annotation_section(section(stats, 0.5))
+    assert "<h2>Annotation model</h2>" in html and "source visualprm" in html
+    assert "&lt;b&gt;geo&lt;/b&gt;" in html and "<b>geo" not in html
+    assert html.count('title="0.90-0.95: 3"') == 1 and "verification scores of regions (2)" in html
+    assert "1 samples rejected: the annotation model failed" in html
+    assert annotation_section({}) == ""
