@@ -402,22 +402,16 @@ def write_report(report: dict[str, Any], path: str) -> None:
     f.close()
 
 
-def main(argv: list[str]) -> int:
-    """`vgr-etl stage-images`: 0 when every archive was read (refused members are reported, not fatal), 1 when an
-    archive could not be read to the end, 2 when nothing could be done (bad options, no archive matched)."""
-    import argparse
+def main(args: Any) -> int:
+    """`vgr-etl stage-images` with its parsed arguments (`archive`, `dest`, `workers`, `report`): 0 when every archive
+    was read (refused members are reported, not fatal), 1 when an archive could not be read to the end, 2 when
+    nothing could be done (bad options, no archive matched)."""
     import sys
 
-    parser = argparse.ArgumentParser(prog="vgr-etl stage-images", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--archive", action="append", required=True, help="Archive file or glob, local or gs://.")
-    parser.add_argument("--dest", required=True, help="Image root to unpack into (directory or gs:// prefix).")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="Parallel worker processes.")
-    parser.add_argument("--report", help="Also write the JSON report to this path (local or gs://).")
-    args = parser.parse_args(argv)
     try:
         report = stage_images(args.archive, args.dest, max(1, args.workers))
     except (ValueError, OSError) as exc:
-        print(f"vgr-etl: stage-images failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"vgr-etl: stage-images failed: {exc}", file=sys.stderr)
         return 2
     text = json.dumps(report, indent=2)
     print(text)

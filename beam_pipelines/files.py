@@ -16,16 +16,28 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from apache_beam.io.filesystem import BeamIOError, CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
+def _beam():
+    """Beam's filesystem layer, imported when a remote path (or a pattern) first needs it: local reads, and help
+    and launch errors, do without the import."""
+    from apache_beam.io.filesystem import BeamIOError, CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
 
-def join(base: str, *parts: str) -> str:
-    return FileSystems.join(base, *parts)
+    return FileSystems, BeamIOError, CompressionTypes.UNCOMPRESSED
 
 
 def is_remote(path: str) -> bool:
     return "://" in path
+
+
+def join(base: str, *parts: str) -> str:
+    """`base/part/...`, as Beam's filesystems join: `os.path.join` locally, `/` between the parts of a URL."""
+    if not is_remote(base):
+        return os.path.join(base, *parts)
+    out = base
+    for part in parts:
+        out = out + part if out.endswith("/") else f"{out}/{part}"
+    return out
 
 
 def relative(root: str, path: str) -> str:
@@ -54,7 +66,10 @@ class WrittenFile:
 
 
 def open_read(path: str) -> BinaryIO:
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    if not is_remote(path):
+        return open(path, "rb")
+    filesystems, _, uncompressed = _beam()
+    return filesystems.open(path, compression_type=uncompressed)
 
 
 def read_text(path: str) -> str:
@@ -63,19 +78,22 @@ def read_text(path: str) -> str:
 
 
 def exists(path: str) -> bool:
-    return FileSystems.exists(path)
+    if not is_remote(path):
+        return os.path.exists(path)
+    return _beam()[0].exists(path)
 
 
 def remove_matching(patterns: list[str]) -> None:
     """Delete every file matching the patterns (a pattern under a missing directory matches nothing)."""
+    filesystems, beam_io_error, _ = _beam()
     found = []
     for pattern in patterns:
         try:
-            found.extend(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-        except BeamIOError:
+            found.extend(m.path for m in filesystems.match([pattern])[0].metadata_list)
+        except beam_io_error:
             continue
     if found:
-        FileSystems.delete(found)
+        filesystems.delete(found)
 
 
 def remove_tree(path: str) -> None:
@@ -109,7 +127,8 @@ class AtomicFile:
             self.temp = os.path.join(os.path.dirname(final), f".{name}.{uuid.uuid4().hex}.partial")
         if not is_remote(self.temp):
             os.makedirs(os.path.dirname(self.temp) or ".", exist_ok=True)
-        self._stream: BinaryIO = FileSystems.create(self.temp, compression_type=CompressionTypes.UNCOMPRESSED)
+        filesystems, _, uncompressed = _beam()
+        self._stream: BinaryIO = filesystems.create(self.temp, compression_type=uncompressed)
         self.size = 0
         self.closed = False
         self._hash = hashlib.sha256() if digest else None
@@ -151,13 +170,14 @@ class AtomicFile:
             os.makedirs(os.path.dirname(self.final) or ".", exist_ok=True)
             os.replace(self.temp, self.final)
             return
+        filesystems, beam_io_error, _ = _beam()
         try:
-            FileSystems.rename([self.temp], [self.final])
-        except BeamIOError:
-            if not FileSystems.exists(self.final):
+            filesystems.rename([self.temp], [self.final])
+        except beam_io_error:
+            if not filesystems.exists(self.final):
                 raise
-            FileSystems.delete([self.final])
-            FileSystems.rename([self.temp], [self.final])
+            filesystems.delete([self.final])
+            filesystems.rename([self.temp], [self.final])
 
     def written(self, root: str, kind: str, rows: int, unit: str = "") -> WrittenFile:
         """The record of this (committed) file, its path relative to `root`."""
@@ -167,8 +187,8 @@ class AtomicFile:
         """Discard what was written. A direct gs:// upload is committed by closing, so it is deleted again."""
         self._stream.close()
         self.closed = True
-        if FileSystems.exists(self.temp):
-            FileSystems.delete([self.temp])
+        if exists(self.temp):
+            _beam()[0].delete([self.temp])
 
 
 def write_text(path: str, text: str, scratch: str | None = None) -> None:

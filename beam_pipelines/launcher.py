@@ -14,12 +14,15 @@ from datetime import UTC, datetime
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from beam_pipelines import preflight
 from beam_pipelines.files import remove_tree, write_text
+from beam_pipelines.flags import check_options, warn_deprecated
 from beam_pipelines.layout import DATASET_KINDS
 from beam_pipelines.local_workers import local_runner
-from beam_pipelines.options import VgrEtlOptions, check_options, unknown_flags, warn_deprecated
+from beam_pipelines.options import VgrEtlOptions, unknown_flags
 from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.report import DatasetSize, Invariant, Report, VersionSection, read_report
+from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.stages import take_stage_times
 from beam_pipelines.versioning.maintenance import build_compaction, compaction_plan, plan_groups
 from beam_pipelines.versioning.plan import VersionPlan, plan_version
@@ -29,11 +32,27 @@ FLEX_TEMPLATE_ENV = "FLEX_TEMPLATE_PYTHON_PY_FILE"  # set in the Flex Template l
 COMMANDS = ("run", "refresh")
 
 
+def stray_message(unknown: list[str]) -> str:
+    """Why the arguments no option knows fail the launch, and what the user likely meant."""
+    flags = [a for a in unknown if a.startswith("-")]
+    words = [a for a in unknown if not a.startswith("-")]
+    if flags:
+        return f"unknown option(s): {', '.join(flags)} (vgr-etl COMMAND --help lists them)"
+    shown = ", ".join(repr(w) for w in words[:3]) + (f" and {len(words) - 3} more" if len(words) > 3 else "")
+    paths = any("/" in w or "." in w for w in words)
+    hint = (
+        "a shell expanded a glob into several files: quote it (--input '/data/parts/*.jsonl') or repeat --input"
+        if paths
+        else "every value goes right after its option (--name value or --name=value)"
+    )
+    return f"unexpected argument(s) {shown}: {hint}"
+
+
 def parse(argv: list[str], default_runner: str = LOCAL_RUNNER) -> PipelineOptions:
-    """Pipeline options from command-line arguments; an unknown flag is an error, not a dropped argument."""
-    bad = unknown_flags(argv)
-    if bad:
-        raise ValueError(f"unknown option(s): {', '.join(bad)}")
+    """Pipeline options from command-line arguments; an argument no option knows is an error, never dropped."""
+    unknown = unknown_flags(argv)
+    if unknown:
+        raise ValueError(stray_message(unknown))
     warn_deprecated(argv)
     if not any(a == "--runner" or a.startswith("--runner=") for a in argv):
         argv = [*argv, f"--runner={default_runner}"]
@@ -58,8 +77,17 @@ def run(options: PipelineOptions, command: str = "run") -> Report | None:
     o = options.view_as(VgrEtlOptions)
     check_options(o)
     mode = launch_mode(options)
+    if mode != "build":
+        preflight.check_output(o.output)
+    dataset = dataset_named(o.source)
+
+    def check_files(files: list[str]) -> None:
+        preflight.check_inputs(dataset, files, o.image_root)
+
     with local_runner(options, o.local_worker_start) as runner:
-        plan = plan_version(options, command, list_inputs=mode != "build", clean=mode != "build")
+        plan = plan_version(
+            options, command, list_inputs=mode != "build", clean=mode != "build", check_files=check_files
+        )
         if plan.nothing_to_do:
             return _nothing_to_do(plan)
         pipeline = beam.Pipeline(runner=runner, options=options)

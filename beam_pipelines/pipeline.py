@@ -26,11 +26,12 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 
+from beam_pipelines.flags import config_of, formats_of
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings
 from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, DecodeImages, LoadImages
-from beam_pipelines.options import VgrEtlOptions, config_of, formats_of
+from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.sinks.counters import MergeCounts
 from beam_pipelines.sinks.shards import ShardLimits, ShardTarget
 from beam_pipelines.sinks.transforms import (

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from beam_pipelines import launcher
-from beam_pipelines.options import OPTIONS, Option
+from beam_pipelines.flags import OPTIONS, Option
 
 NAME = "vgr-etl"
 DESCRIPTION = (

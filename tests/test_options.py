@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipelines.options import (
+from beam_pipelines.flags import (
     BY_NAME,
     OPTIONS,
-    VgrEtlOptions,
     as_compared,
     check_options,
     config_of,
     content_options,
     deprecated_names,
 )
+from beam_pipelines.options import VgrEtlOptions
 
 REQUIRED = ["--source=vgr", "--input=in.jsonl", "--image_root=images", "--output=out"]
 

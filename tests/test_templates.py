@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from beam_pipelines.flags import BY_NAME
 from beam_pipelines.launcher import FLEX_TEMPLATE_ENV, launch_mode
-from beam_pipelines.options import BY_NAME, VgrEtlOptions
+from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.templates import flex_template_metadata, launch, launcher_argv
 from tests.helpers.options import option_actions
 from tests.test_dataflow import dataflow_args

@@ -11,7 +11,6 @@ from beam_pipelines.records import ErrorInfo, Outcome, RejectedError, Sample, St
 
 FIRST_ERROR_DISAGREES = "prm_first_error_disagrees"
 VERIFY_BELOW_MIN = "verify_score_below_min"
-FILTERS = ("none", "consensus")
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,6 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_pipelines.materialisation.replay import ReplayPreset
 
-DEVICES = ("cpu", "cuda")
-DTYPES = ("float32", "float16", "bfloat16")
-SEVERITIES = ("error", "warning")
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 TOKENIZER_FILES = (

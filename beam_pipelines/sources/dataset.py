@@ -92,6 +92,8 @@ class Dataset(ABC):
     reference: LabelReference | None = None
     annotated: tuple[str, ...] = ()
     """What `--annotation_model` scores of its samples: "steps" (`prm_turns`) and/or "regions" (crops)."""
+    image_root_hint: str = ""
+    """Where `--image_root` should point, said when none of the first records' images is found under it."""
 
     @abstractmethod
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
@@ -104,6 +106,11 @@ class Dataset(ABC):
     def image_candidates(self, rel: str) -> list[tuple[str, str]]:
         """(rule, path) to try under the image root, in order, for a checked relative image path."""
         return [("as_written", rel)]
+
+    def recognises(self, record: dict[str, Any]) -> bool | None:
+        """Whether a record has this layout's shape (a cheap structural test, for the launch to tell a wrong
+        `--source`); None: this dataset cannot tell."""
+        return None
 
     def card_text(self, sample: Sample) -> Segments | None:
         """The text the preview card shows beside the image, if any."""

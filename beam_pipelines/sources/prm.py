@@ -13,6 +13,7 @@ SOLUTION_HEADER = "\n\n### Solution Process:\n"
 _QUESTION_MARK = "Question:\n\n"
 DATASET_FOLDER = "VisualPRM400K"
 IMAGES_FOLDER = "images/"
+IMAGE_ROOT_HINT = "point it at the folder that holds the release's images/ folder, or at its images.zip"
 
 
 def original_question(prompt: str) -> str:

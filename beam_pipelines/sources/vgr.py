@@ -169,9 +169,19 @@ class Vgr(Dataset):
     id_fields = ("image", "conversations")
     tables = (SAMPLES, REGIONS)
     annotated = ("regions",)
+    image_root_hint = "point it at LLaVA-NeXT-Data's llava_next_raw_format/, the folder that holds chartqa/, coco/, …"
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
         return parse(record, provenance)
+
+    def recognises(self, record: dict[str, Any]) -> bool:
+        """LLaVA-style turns of a human and an assistant whose answer is text, not a `+`/`-` label."""
+        turns = record.get("conversations")
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, dict) for t in turns):
+            return False
+        roles = [t.get("from") for t in turns]
+        answers = [t.get("value") for t in turns if t.get("from") == "gpt"]
+        return set(roles) <= {"human", "gpt"} and bool(answers) and not all(a in ("+", "-") for a in answers)
 
     def card_text(self, sample: Sample) -> Segments | None:
         """The assistant turn, each region reference marked with its region's index."""

@@ -132,10 +132,19 @@ class VisualPrm(Dataset):
     tables = (SAMPLES, STEPS)
     searches_source_folders = True
     annotated = ("steps",)
+    image_root_hint = prm.IMAGE_ROOT_HINT
     reference = LabelReference(visualprm_raw.DATASET, conversation_key, raw_key_and_labels, reference_facts)
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
         return parse(record, provenance)
+
+    def recognises(self, record: dict[str, Any]) -> bool:
+        """Turns whose assistant answers are all `+` or `-` labels."""
+        turns = record.get("conversations")
+        if not isinstance(turns, list) or not all(isinstance(t, dict) for t in turns):
+            return False
+        labels = [t.get("value") for t in turns if t.get("from") == "gpt"]
+        return bool(labels) and all(v in ("+", "-") for v in labels)
 
     def archive_members(self, names: list[str]) -> list[str]:
         """The `*_prm.jsonl` members when the archive has any (it may also hold the `_orm` and Raw forms)."""

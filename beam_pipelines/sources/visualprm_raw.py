@@ -116,9 +116,13 @@ class VisualPrmRaw(Dataset):
     id_fields = ("image", "question", "answer", "response", "steps_with_score")
     tables = (SAMPLES, STEPS)
     annotated = ("steps",)
+    image_root_hint = prm.IMAGE_ROOT_HINT
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
         return parse(record, provenance)
+
+    def recognises(self, record: dict[str, Any]) -> bool:
+        return isinstance(record.get("steps_with_score"), list)
 
     def archive_members(self, names: list[str]) -> list[str]:
         """Every member but the conversation forms (`_prm`, `_orm`) an archive may hold beside it."""

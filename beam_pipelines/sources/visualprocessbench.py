@@ -78,12 +78,17 @@ class VisualProcessBench(Dataset):
     id_fields = ("image", "question", "answer", "response.steps", "response.process_correctness")
     tables = (SAMPLES, STEPS)
     annotated = ("steps",)
+    image_root_hint = "point it at the folder that holds the release's images/ folder"
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:
         return parse(record, provenance)
 
     def image_candidates(self, rel: str) -> list[tuple[str, str]]:
         return prm.image_candidates(rel)
+
+    def recognises(self, record: dict[str, Any]) -> bool:
+        response = record.get("response")
+        return isinstance(response, dict) and "process_correctness" in response
 
     def prm_turns(self, sample: Sample, template: Any) -> list[tuple[str, str]] | None:
         return prm.from_template(sample, sample.question, template)

@@ -11,15 +11,15 @@ name fails the run before any data is read, not halfway through.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from beam_pipelines.flags import DEFAULT_EXPECTATIONS
 from beam_pipelines.validation.tables import known_tables
 
-DEFAULT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "expectations")
+DEFAULT_DIR = DEFAULT_EXPECTATIONS
 SEVERITIES = {"critical": "error", "warning": "warning", "info": "warning"}
 _COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
 

@@ -10,13 +10,15 @@ the launch fails on its options or inputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from beam_pipelines.files import remove_matching, remove_tree
+from beam_pipelines.flags import as_compared, config_of, content_options
 from beam_pipelines.layout import OutputLayout
-from beam_pipelines.options import VgrEtlOptions, as_compared, config_of, content_options
+from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.sources.inputs import expand_pattern
 from beam_pipelines.versioning.inputs import fingerprint, unchanged
 from beam_pipelines.versioning.manifest import Manifest, read_current, version_name, version_number
@@ -74,7 +76,13 @@ def incompatible_options(parent: Manifest, config: dict[str, Any]) -> list[str]:
     ]
 
 
-def plan_version(options: VgrEtlOptions, command: str, list_inputs: bool = True, clean: bool = True) -> VersionPlan:
+def plan_version(
+    options: VgrEtlOptions,
+    command: str,
+    list_inputs: bool = True,
+    clean: bool = True,
+    check_files: Callable[[list[str]], None] | None = None,
+) -> VersionPlan:
     """The plan of a `run` (every input record, a full new version) or a `refresh` (only what changed).
 
     `list_inputs=False` (dry runs, template creation: the output may not be reachable) reads neither the output
@@ -105,6 +113,8 @@ def plan_version(options: VgrEtlOptions, command: str, list_inputs: bool = True,
         files = sorted({f for pattern in o.input for f in expand_pattern(pattern)})
         for pattern in o.label_reference or ():  # fail the launch, not the job
             expand_pattern(pattern, "--label_reference")
+        if check_files is not None:
+            check_files(files)
     if clean:
         clean_leftovers(o.output, version)
     if not list_inputs:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from beam_pipelines.records import RawRecord
+from beam_pipelines.records import Provenance, RawRecord
 from beam_pipelines.sources.readers.base import Chunk, RecordFile, RecordStream, batch_rows, plan_runs
 
 
@@ -55,6 +55,20 @@ def _rows(chunk: ArrowChunk) -> Iterator[tuple[dict, str | None]]:
             skip = 0
             left -= batch.num_rows
             yield from batch_rows(batch)
+
+
+def head(file: RecordFile, n: int) -> Iterator[RawRecord]:
+    """The first `n` records (fewer if the file has fewer), batch by batch."""
+    row = 0
+    with RecordStream(file) as s:
+        for _, batch in batches(s):
+            for rec, unreadable in batch_rows(batch.slice(0, n - row)):
+                yield RawRecord(
+                    file.source, Provenance(file.path, row, "head", file.member, row), record=rec, unreadable=unreadable
+                )
+                row += 1
+            if row >= n:
+                return
 
 
 def read(chunk: ArrowChunk) -> Iterator[RawRecord]:

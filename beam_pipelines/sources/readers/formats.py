@@ -26,3 +26,17 @@ def plan_chunks(file: RecordFile, rows_per_chunk: int) -> list[Chunk]:
 
 def read_chunk(chunk: Chunk) -> Iterator[RawRecord]:
     return READERS[chunk.file.format].read(chunk)
+
+
+def head(file: RecordFile, n: int) -> Iterator[RawRecord]:
+    """The first `n` records of a file, reading no more of it than they need (a JSON document is parsed whole)."""
+    if n <= 0:
+        return iter(())
+    if file.format == "jsonl":
+        return jsonl.read(jsonl.JsonlChunk(file, 0, 0, n, 0))
+    if file.format == "parquet":
+        return parquet.read(parquet.ParquetChunk(file, 0, 0, n, (0,)))
+    if file.format == "arrow":
+        return arrow.head(file, n)
+    chunks = json_document.plan(file, n)
+    return read_chunk(chunks[0]) if chunks else iter(())

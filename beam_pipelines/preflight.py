@@ -1,0 +1,119 @@
+"""Launch checks that look at the output and at the first input records: a user's mistake caught in one line with
+a hint before any job runs, instead of a job that rejects every record or a traceback from inside it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from beam_pipelines.files import AtomicFile, exists, is_remote, join
+from beam_pipelines.layout import TMP
+from beam_pipelines.records import Provenance, RejectedError
+from beam_pipelines.sources import registry
+from beam_pipelines.sources.dataset import Dataset
+from beam_pipelines.sources.inputs import record_files
+from beam_pipelines.sources.parsing import decode_raw
+from beam_pipelines.sources.readers.formats import head
+
+SAMPLE = 20
+"""Records read from the start of the inputs to check them."""
+ARCHIVES = (".tar", ".tar.gz", ".tgz")
+_PROVENANCE = Provenance("", 0, "preflight")
+
+
+def check_output(output: str) -> None:
+    """The output is a directory this launch can write (or can create); nothing is written to find out locally."""
+    if not is_remote(output):
+        if os.path.isfile(output):
+            raise ValueError(f"--output {output!r} is a file; give a directory (it is created when missing)")
+        existing = os.path.abspath(output)
+        while not os.path.exists(existing):  # a missing output is created under its nearest existing folder
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise ValueError(f"--output {output!r}: {existing!r} is a file, not a folder it can be created in")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"--output {output!r} is not writable: no permission to write in {existing!r}")
+        return
+    try:
+        probe = AtomicFile(join(output, TMP, f".probe-{uuid.uuid4().hex}"), digest=False)
+        probe.write(b"")
+        probe.abort()
+    except Exception as exc:  # the storage client's errors are many kinds; the user needs the reason
+        raise ValueError(f"--output {output!r} is not writable: {str(exc).splitlines()[0]}") from None
+
+
+def sample_records(dataset: Dataset, files: list[str]) -> list[dict]:
+    """Up to `SAMPLE` records from the start of the inputs, decoded; lines that do not decode are skipped (the run
+    will reject them with their reasons)."""
+    out: list[dict] = []
+    for path in files:
+        for file in record_files(dataset.name, path, dataset.archive_members):
+            for raw in head(file, SAMPLE - len(out)):
+                try:
+                    out.append(decode_raw(raw))
+                except RejectedError:
+                    continue
+            if len(out) >= SAMPLE:
+                return out
+    return out
+
+
+def check_source(dataset: Dataset, records: list[dict]) -> None:
+    """The records are in the layout `--source` names, not plainly in another registered dataset's."""
+    if not records or dataset.recognises(records[0]) is None:
+        return
+    mine = sum(bool(dataset.recognises(r)) for r in records)
+    if mine * 2 >= len(records):
+        return
+    for other in (registry.dataset_named(n) for n in registry.names() if n != dataset.name):
+        theirs = sum(bool(other.recognises(r)) for r in records)
+        if theirs * 5 >= len(records) * 4:
+            raise ValueError(
+                f"--source {dataset.name}: {theirs} of the first {len(records)} records look like --source "
+                f"{other.name} ({mine} like {dataset.name}'s layout); check --source"
+            )
+
+
+def check_image_root(dataset: Dataset, records: list[dict], image_root: str) -> None:
+    """The image root exists, is not an archive to unpack, and holds the images of at least one sampled record."""
+    from beam_pipelines.materialisation.images import ImageRoot
+
+    if image_root.lower().endswith(ARCHIVES):
+        raise ValueError(
+            f"--image_root {image_root!r} is a tar archive: unpack it first (vgr-etl stage-images --archive "
+            f"{image_root} --dest DIR) and give DIR"
+        )
+    if not exists(image_root) and not is_remote(image_root):
+        raise ValueError(f"--image_root {image_root!r} does not exist")
+    paths = []
+    for record in records:
+        try:
+            sample = dataset.parse(record, _PROVENANCE)
+        except RejectedError:
+            continue
+        paths.append((sample.image_paths[0], sample.subset))
+    if not paths:
+        return
+    root = ImageRoot(image_root)
+    try:
+        found = 0
+        for path, subset in paths:
+            try:
+                root.resolve(path, dataset, subset)
+                found += 1
+            except RejectedError:
+                continue
+    finally:
+        root.close()
+    if not found:
+        hint = f"; {dataset.image_root_hint}" if dataset.image_root_hint else ""
+        raise ValueError(
+            f"--image_root {image_root!r}: none of the first {len(paths)} records' images is under it (0 of "
+            f"{len(paths)}, e.g. {paths[0][0]!r}){hint}"
+        )
+
+
+def check_inputs(dataset: Dataset, files: list[str], image_root: str) -> None:
+    records = sample_records(dataset, files)
+    check_source(dataset, records)
+    check_image_root(dataset, records, image_root)
