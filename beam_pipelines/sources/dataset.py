@@ -92,6 +92,10 @@ class Dataset(ABC):
     reference: LabelReference | None = None
     annotated: tuple[str, ...] = ()
     """What `--annotation_model` scores of its samples: "steps" (`prm_turns`) and/or "regions" (crops)."""
+    upstream: str = ""
+    """Where the upstream dataset is published (for the dataset card)."""
+    licence: str | None = None
+    """Its licence as an SPDX-style identifier, where known (for the dataset card)."""
     image_root_hint: str = ""
     """Where `--image_root` should point, said when none of the first records' images is found under it."""
 

@@ -169,6 +169,8 @@ class Vgr(Dataset):
     id_fields = ("image", "conversations")
     tables = (SAMPLES, REGIONS)
     annotated = ("regions",)
+    upstream = "Hugging Face: BytedanceDouyinContent/VGR; images: lmms-lab/LLaVA-NeXT-Data"
+    licence = "cc0-1.0"
     image_root_hint = "point it at LLaVA-NeXT-Data's llava_next_raw_format/, the folder that holds chartqa/, coco/, …"
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:

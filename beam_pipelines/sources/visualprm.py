@@ -132,6 +132,7 @@ class VisualPrm(Dataset):
     tables = (SAMPLES, STEPS)
     searches_source_folders = True
     annotated = ("steps",)
+    upstream = "Hugging Face: OpenGVLab/VisualPRM400K, OpenGVLab/VisualPRM400K-v1.1"
     image_root_hint = prm.IMAGE_ROOT_HINT
     reference = LabelReference(visualprm_raw.DATASET, conversation_key, raw_key_and_labels, reference_facts)
 

@@ -116,6 +116,7 @@ class VisualPrmRaw(Dataset):
     id_fields = ("image", "question", "answer", "response", "steps_with_score")
     tables = (SAMPLES, STEPS)
     annotated = ("steps",)
+    upstream = "Hugging Face: OpenGVLab/VisualPRM400K-v1.1-Raw"
     image_root_hint = prm.IMAGE_ROOT_HINT
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:

@@ -78,6 +78,7 @@ class VisualProcessBench(Dataset):
     id_fields = ("image", "question", "answer", "response.steps", "response.process_correctness")
     tables = (SAMPLES, STEPS)
     annotated = ("steps",)
+    upstream = "Hugging Face: OpenGVLab/VisualProcessBench"
     image_root_hint = "point it at the folder that holds the release's images/ folder"
 
     def parse(self, record: dict[str, Any], provenance: Provenance) -> Sample:

@@ -29,6 +29,7 @@ from beam_pipelines.sinks.pages import write_pages
 from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sources.dataset import Dataset
 from beam_pipelines.stages import StageTimes
+from beam_pipelines.versioning.card import write_card
 from beam_pipelines.versioning.manifest import (
     Manifest,
     Unit,
@@ -318,6 +319,7 @@ def _finish(
     write_text(layout.report(), text, layout.scratch)
     if section.published:
         publish(plan.output, manifest)
+        write_card(plan.output, manifest, manifest.counts)
     else:
         write_text(layout.unpublished_manifest(plan.version), manifest.to_json(), layout.scratch)
     remove_tree(layout.scratch)
