@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from beam_pipelines.flags import OPTIONS, check_options
 from beam_pipelines.layout import DATASET_KINDS
+from beam_pipelines.quiet import quiet_launcher
 
 BEAM_HELP = (
     "Beam's own pipeline options pass through unchanged: --runner (default FnApiRunner, the local runner), "
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print((first + "\n" if argv else "") + usage(), file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_launcher()
     return COMMANDS[argv[0]].handler(argv[1:])
 
 

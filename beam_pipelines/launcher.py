@@ -8,8 +8,13 @@ refresh that finds nothing to read runs no job: the launcher writes its report.
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -24,7 +29,8 @@ from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.report import DatasetSize, Invariant, Report, VersionSection, read_report
 from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.stages import take_stage_times
-from beam_pipelines.versioning.maintenance import build_compaction, compaction_plan, plan_groups
+from beam_pipelines.versioning.maintenance import build_compaction, collect_garbage, compaction_plan, plan_groups
+from beam_pipelines.versioning.manifest import read_current
 from beam_pipelines.versioning.plan import VersionPlan, plan_version
 
 LOCAL_RUNNER = "FnApiRunner"  # the DirectRunner first tries to download the Prism binary
@@ -89,31 +95,91 @@ def run(options: PipelineOptions, command: str = "run") -> Report | None:
             options, command, list_inputs=mode != "build", clean=mode != "build", check_files=check_files
         )
         if plan.nothing_to_do:
+            if mode == "flex":
+                return _submit_one_step(options, "WriteNothingToDoReport", functools.partial(_nothing_to_do, plan))
             return _nothing_to_do(plan)
         pipeline = beam.Pipeline(runner=runner, options=options)
         build_pipeline(pipeline, options, plan)
         take_stage_times()  # what an earlier job left in this process's tally is not this one's
-        result = pipeline.run()
         if mode is not None:
+            pipeline.run()
             return None
-        result.wait_until_finish()
-    remove_tree(plan.layout.scratch)
-    return read_report(o.output)
+        return _wait_for(plan, lambda: pipeline.run().wait_until_finish())
 
 
 def compact(options: PipelineOptions, max_samples: int, max_bytes: int) -> Report | None:
-    """Merge runs of small units into units of up to the limits, as a new version; None when nothing merges."""
+    """Merge runs of small units into units of up to the limits, as a new version; None when nothing merges, or
+    when `launch_mode` says not to wait."""
     output = options.view_as(VgrEtlOptions).output
+    mode = launch_mode(options)
     plan = compaction_plan(output)
     assert plan.parent is not None
     groups = plan_groups(list(plan.parent.units), max_samples, max_bytes)
     if not groups:
+        if mode == "flex":
+            _submit_one_step(options, "NothingToMerge", functools.partial(_log, f"{output}: no small units to merge"))
         return None
     pipeline = beam.Pipeline(options=options)
     build_compaction(pipeline, plan, groups)
-    pipeline.run().wait_until_finish()
+    if mode is not None:
+        pipeline.run()
+        return None
+    return _wait_for(plan, lambda: pipeline.run().wait_until_finish())
+
+
+def gc_job(options: PipelineOptions, keep: int) -> dict[str, Any] | None:
+    """`vgr-etl gc` as a job of one step (what a Flex Template launch must submit): the result, once the job ends,
+    when the launcher waits; None when `launch_mode` says not to wait."""
+    output = options.view_as(VgrEtlOptions).output
+    if keep < 1:
+        raise ValueError("--keep_versions must be at least 1 (the current version)")
+    if read_current(output) is None:
+        raise ValueError(f"{output}: no published version")
+    _submit_one_step(options, "CollectGarbage", functools.partial(_logged_gc, output, keep))
+    return None if launch_mode(options) else {"output": output, "keep": keep}
+
+
+def _logged_gc(output: str, keep: int) -> None:
+    logging.getLogger(__name__).info("gc: %s", json.dumps(collect_garbage(output, keep)))
+
+
+def _log(message: str) -> None:
+    logging.getLogger(__name__).info(message)
+
+
+def _submit_one_step(options: PipelineOptions, name: str, work: Callable[[], Any]) -> None:
+    """Submit a job whose one step calls `work` once on a worker, and wait for it unless `launch_mode` says not to.
+    A Flex Template launch must submit a job: work that needs no pipeline (gc, the report of a refresh with nothing
+    to do) runs as one, so that its success or failure is the job's, like every other command's."""
+    pipeline = beam.Pipeline(options=options)
+    _ = pipeline | "Once" >> beam.Create([None]) | name >> beam.Map(lambda _, work: work(), work)
+    result = pipeline.run()
+    if launch_mode(options) is None:
+        result.wait_until_finish()
+
+
+def _wait_for(plan: VersionPlan, job: Callable[[], None]) -> Report:
+    """Run `job` (submit and wait) and return the report it wrote. A job that fails because it did not publish
+    (`NotPublished`, raised once its report is written) is an outcome here, not an error: its report is returned.
+    Any other failure propagates."""
+    try:
+        job()
+    except Exception:
+        report = _own_report(plan)
+        if report is None or report.version.published:
+            raise
+        return report
     remove_tree(plan.layout.scratch)
-    return read_report(output)
+    return read_report(plan.output)
+
+
+def _own_report(plan: VersionPlan) -> Report | None:
+    """The report this very job wrote for its version, if it got that far."""
+    try:
+        report = read_report(plan.output, plan.version)
+    except Exception:
+        return None
+    return report if report.started_at == datetime.fromisoformat(plan.created_at).isoformat() else None
 
 
 def _nothing_to_do(plan: VersionPlan) -> Report:

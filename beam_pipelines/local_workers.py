@@ -46,6 +46,7 @@ from beam_pipelines.beam_internals import (
     provision_pipeline_options,
 )
 from beam_pipelines.imports import import_long_lived
+from beam_pipelines.quiet import quiet_worker
 from beam_pipelines.stages import take_stage_times
 
 _LOGGER = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def run_sdk_worker(env: dict[str, str]) -> None:
     """A worker's body: the environment and logging of a spawned worker, then Beam's own worker main."""
     os.environ.update(env)
     _fresh_logging()
+    quiet_worker()
     import_long_lived(SDK_WORKER_MAIN).main([])
 
 

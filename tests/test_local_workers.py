@@ -142,7 +142,7 @@ def test_only_local_multi_processing_runs_fork(flags, start, expected):
     assert forks_workers(PipelineOptions(flags), start) is expected
 
 
-def _cli(args: list[str]) -> subprocess.CompletedProcess:
+def _cli(args: list[str], reject: str = "0.5") -> subprocess.CompletedProcess:
     code = (
         "import logging, sys\n"
         "logging.basicConfig(level=logging.WARNING)\n"
@@ -151,7 +151,7 @@ def _cli(args: list[str]) -> subprocess.CompletedProcess:
         "sys.exit(main(sys.argv[1:]))\n"
     )
     return subprocess.run(
-        [sys.executable, "-c", code, "run", *args, "--runner=FnApiRunner", "--max_reject_fraction=0.5"],
+        [sys.executable, "-c", code, "run", *args, "--runner=FnApiRunner", f"--max_reject_fraction={reject}"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -169,8 +169,24 @@ def test_two_forked_workers_write_what_one_worker_writes(demo, tmp_path):
     assert "spawned, not forked" not in done.stderr
     # the workers' own records reach the launcher's log once, through the runner, not also by inherited handlers
     assert not [line for line in done.stderr.splitlines() if line.startswith("INFO:apache_beam.runners.worker")]
+    for noise in ("semi_persistent_directory", "Got goaway", "Logging client failed"):
+        assert noise not in done.stderr, noise
     assert_invariant(two)
     assert digest_tree(two) == digest_tree(one)
+
+
+@pytest.mark.slow
+def test_a_two_worker_run_that_does_not_publish_says_why_in_one_line(demo, tmp_path):
+    """The job fails on purpose (so schedulers see it); the workers' tracebacks of that failure stay off the
+    terminal, where the launcher prints the report's reason."""
+    out = tmp_path / "o"
+    args = [*demo["vgr"].argv(str(out)), "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    done = _cli(args, reject="0.0")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "NotPublished" not in done.stderr, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("vgr-etl: run failed: rejected ") and "above --max_reject_fraction=0.0" in last
+    assert not (out / "current.json").exists()
 
 
 def test_only_the_runners_own_spawned_environment_is_served_by_the_pool():

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from beam_pipelines.flags import BY_NAME
 from beam_pipelines.launcher import FLEX_TEMPLATE_ENV, launch_mode
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.templates import flex_template_metadata, launch, launcher_argv
@@ -26,13 +25,14 @@ def test_committed_metadata_equals_the_options_class():
 
 def test_every_option_is_a_parameter_with_help_and_a_working_regex():
     params = {p["name"]: p for p in json.loads(METADATA.read_text())["parameters"]}
-    assert params.pop("command")["regexes"] == ["^(run|refresh)$"]
+    assert params.pop("command")["regexes"] == ["^(run|refresh|compact|gc)$"]
+    assert params.pop("keep_versions")["regexes"] == ["^[1-9][0-9]*$"]
     actions = {a.dest: a for a in option_actions()}
     assert set(params) == set(actions) and len(params) >= 15
     defaults = VgrEtlOptions([]).view_as(VgrEtlOptions)
     for name, param in params.items():
         assert param["helpText"] == actions[name].help and param["helpText"]
-        assert param["isOptional"] == (not BY_NAME[name].required)
+        assert param["isOptional"] == (name != "output"), "compact and gc launch with the output alone"
         for regex in param.get("regexes", []):
             for choice in actions[name].choices or []:
                 assert re.match(regex, str(choice))

@@ -7,7 +7,7 @@
 Only ids travel through the shuffle of `RewriteRemoved` (grouped by the unit that holds them); each affected unit
 is then rewritten by one worker, file to file. `PublishVersion` is the job's last step: it counts the rows of every
 file written (one worker per file), checks the invariant, writes the pages and the report once, and switches the
-pointer if the run passes.
+pointer if the run passes; if it does not, the step fails the job (`NotPublished`) after writing the report.
 """
 
 from __future__ import annotations
@@ -167,6 +167,11 @@ class ConcurrentWriter(RuntimeError):
     """The current version moved while this run worked: another run published first."""
 
 
+class NotPublished(RuntimeError):
+    """The job's last step wrote the report but did not publish: the job fails, so that every scheduler (a Flex
+    Template job nobody waits for, an Airflow task) sees it; the report says why."""
+
+
 def still_current(plan: VersionPlan) -> bool:
     """The pointer still names the version this run was planned on, or this very run's (a retried bundle)."""
     current = (read_pointer(plan.output) or {}).get("version")
@@ -323,12 +328,15 @@ def _finish(
     else:
         write_text(layout.unpublished_manifest(plan.version), manifest.to_json(), layout.scratch)
     remove_tree(layout.scratch)
+    if not section.published:
+        raise NotPublished(f"{report.failure()} (report: {layout.report(plan.version)})")
     yield report
 
 
 class PublishVersion(beam.PTransform):
     """Last step of a command: count the rows of every file written, check the invariant, write the pages and the
-    report once, then switch the pointer, only if the invariant holds and the run passes --max_reject_fraction.
+    report once, then switch the pointer, only if the invariant holds and the run passes --max_reject_fraction;
+    otherwise fail the job, so that a scheduler that does not read the report still sees the failure.
 
     The inputs, by name: `counts` (counter dicts), `files` (every WrittenFile the run's writers wrote, with the
     writers' StageTimes), `replacements` (Replacement), `records_read` and `records_planned` (one int each) and,

@@ -16,5 +16,8 @@ COPY beam_pipelines ./beam_pipelines
 # torch is already installed (CUDA build); installing the package must not replace it with a CPU wheel.
 RUN pip install --no-cache-dir ".[torch]" && pip check \
  && python -c "import torch, apache_beam.ml.inference.pytorch_inference; assert '+cpu' not in torch.__version__"
+# An unprivileged user, as in the CPU image (the NVIDIA libraries Dataflow mounts are world-readable).
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin vgr
+USER 10001
 
 ENTRYPOINT ["/opt/apache/beam/boot"]

@@ -91,9 +91,10 @@ def shard_names(output: str | Path) -> list[str]:
 
 
 def digest_tree(root: Path) -> dict[str, str]:
-    """SHA-256 of every output file, by relative path (the report and manifest hold times and paths of the run)."""
+    """SHA-256 of every output file, by relative path (the report, manifest and card hold times and paths of the
+    run)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name not in ("report.json", "manifest.json")
+        if p.is_file() and p.name not in ("report.json", "manifest.json", "README.md")
     }

@@ -23,8 +23,9 @@ import yaml
 from google.cloud.dataflow_v1beta3.types import FlexTemplateRuntimeEnvironment, LaunchFlexTemplateRequest
 from google.protobuf import json_format
 
+from beam_pipelines.flags import OPTIONS
 from beam_pipelines.options import VgrEtlOptions, unknown_flags
-from beam_pipelines.templates import flex_template_metadata, launcher_argv
+from beam_pipelines.templates import COMPACT_OPTIONS, EVERY_COMMAND, MAINTENANCE, flex_template_metadata, launcher_argv
 from tests.helpers.options import option_actions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,7 +235,8 @@ def test_launcher_turns_the_flex_parameters_into_the_refresh_command_line(metada
 def test_the_template_has_the_refresh_parameters(metadata):
     params = {p["name"]: p for p in metadata["parameters"]}
     assert {"command", "on_removed"} <= set(params)
-    for name, good, bad in (("command", ("run", "refresh"), ("compact", "")), ("on_removed", ("keep", "drop"), ("x",))):
+    commands = ("run", "refresh", "compact", "gc")
+    for name, good, bad in (("command", commands, ("compactx", "")), ("on_removed", ("keep", "drop"), ("x",))):
         regexes = params[name].get("regexes", [])
         assert regexes and params[name]["isOptional"]
         assert all(re.match(r, v) for r in regexes for v in good)
@@ -243,6 +245,9 @@ def test_the_template_has_the_refresh_parameters(metadata):
 
 def test_module_constants_match_the_option_parser_and_the_api():
     assert tuple(a.dest for a in option_actions() if isinstance(a, argparse._AppendAction)) == P.REPEATABLE
+    required = {o.name for o in OPTIONS if o.required}
+    assert required - set(EVERY_COMMAND) | {"on_removed"} == set(P.REQUIRED_FOR_REFRESH)
+    assert set(P.MAINTENANCE) == set(MAINTENANCE) and set(P.MAINTENANCE["compact"]) == set(COMPACT_OPTIONS) - {"output"}
     replay_pixels = next(p for p in flex_template_metadata()["parameters"] if p["name"] == "replay_pixels")
     assert replay_pixels["regexes"] == P.BOOLEAN_REGEXES
     fields = {f.json_name for f in FlexTemplateRuntimeEnvironment.pb().DESCRIPTOR.fields}
@@ -261,6 +266,9 @@ def test_the_module_needs_only_the_standard_library():
     [
         ({"parameters": {**CONFIG, "nonsense": "x"}}, "unknown template parameter.*nonsense"),
         ({"parameters": {**CONFIG, "command": "run"}}, "set by the schedule"),
+        ({"parameters": {**CONFIG, "keep_versions": 3}}, "keep_versions: a parameter of gc"),
+        ({"parameters": {k: v for k, v in CONFIG.items() if k != "source"}}, "missing required.*source"),
+        ({"parameters": {k: v for k, v in CONFIG.items() if k != "input"}}, "missing required.*input"),
         ({"parameters": {k: v for k, v in CONFIG.items() if k != "output"}}, "missing required.*output"),
         ({"parameters": {k: v for k, v in CONFIG.items() if k != "on_removed"}}, "missing required.*on_removed"),
         ({"parameters": {**CONFIG, "on_removed": "maybe"}}, "on_removed='maybe' does not match"),
@@ -409,6 +417,14 @@ def _keyword(call: ast.Call, name: str) -> Any:
     return ast.literal_eval(next(k.value for k in call.keywords if k.arg == name))
 
 
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and (getattr(n.func, "id", None) or getattr(n.func, "attr", None)) == name
+    ]
+
+
 def test_airflow_dag_file():
     source = DAG_FILE.read_text()
     compile(source, str(DAG_FILE), "exec")
@@ -417,9 +433,146 @@ def test_airflow_dag_file():
     assert _keyword(dag, "max_active_runs") == 1
     assert _keyword(dag, "catchup") is False
     assert _keyword(dag, "schedule") == "@daily"
-    operator = _call(tree, "DataflowStartFlexTemplateOperator")
+    default_args = next(k.value for k in dag.keywords if k.arg == "default_args")
+    callbacks = {ast.literal_eval(k): v for k, v in zip(default_args.keys, default_args.values, strict=True)}
+    assert isinstance(callbacks["on_failure_callback"], ast.Name) and callbacks["on_failure_callback"].id == "alert"
+    (operator,) = _calls(tree, "DataflowStartFlexTemplateOperator")
     assert _keyword(operator, "append_job_name") is False
     assert _keyword(operator, "wait_until_finished") is True
-    assert _keyword(operator, "deferrable") is False
+    assert _keyword(operator, "deferrable") is True
+    launched = [ast.literal_eval(c.args[0]) for c in sorted(_calls(tree, "_launch"), key=lambda c: c.lineno)]
+    assert launched == ["refresh", "compact", "gc"]
+    bodies = {
+        _keyword(n.func, "task_id"): ast.literal_eval(n.args[0])
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Call) and getattr(n.func.func, "attr", "") == "override"
+    }
+    assert bodies == {"compact_body": "compact", "gc_body": "gc"}
+    assert "task.short_circuit" in source and "refresh >> maintenance_day() >> compact_body" in source
+    assert '_launch("compact", compact_body) >> gc_body' in source, "gc only after compact published"
     (params_import,) = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "vgr_etl_params"]
     assert all(hasattr(P, a.name) for a in params_import.names)
+
+
+MAINTENANCE_KWARGS = {
+    "template": "gs://bucket/templates/vgr-etl.json",
+    "job_prefix": "vgr-etl-refresh-vgr",
+    "output": "gs://out/vgr",
+    "logical_date": "2025-03-02",
+}
+
+
+def test_maintenance_bodies_launch_compact_and_gc(metadata):
+    compact = P.maintenance_body("compact", metadata=metadata, parameters={"chunk_rows": 5000}, **MAINTENANCE_KWARGS)
+    gc = P.maintenance_body("gc", metadata=metadata, parameters={"keep_versions": 8}, **MAINTENANCE_KWARGS)
+    for body, command in ((compact, "compact"), (gc, "gc")):
+        launch = body["launchParameter"]
+        json_format.ParseDict(body, LaunchFlexTemplateRequest.pb(LaunchFlexTemplateRequest()))
+        assert launch["jobName"] == f"vgr-etl-refresh-vgr-{command}-20250302"
+        assert DATAFLOW_JOB_NAME.match(launch["jobName"])
+        assert launch["parameters"]["command"] == command and launch["parameters"]["output"] == "gs://out/vgr"
+    assert compact["launchParameter"]["parameters"]["chunk_rows"] == "5000"
+    assert gc["launchParameter"]["parameters"]["keep_versions"] == "8"
+    params = gc["launchParameter"]["parameters"]
+    assert launcher_argv([f"--{k}={v}" for k, v in params.items()]) == [
+        "--output=gs://out/vgr",
+        "--runner=DataflowRunner",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "parameters", "message"),
+    [
+        ("vacuum", {}, "maintenance command 'vacuum'"),
+        ("gc", {}, "gc: missing required parameter.*keep_versions"),
+        ("gc", {"keep_versions": 0}, "keep_versions='0' does not match"),
+        ("gc", {"keep_versions": 2, "chunk_rows": 5}, "chunk_rows: not a parameter of gc"),
+        ("compact", {"source": "vgr"}, "source: not a parameter of compact"),
+        ("compact", {"chunk_rows": "many"}, "chunk_rows='many' does not match"),
+    ],
+)
+def test_bad_maintenance_fails_with_a_reason(metadata, command, parameters, message):
+    with pytest.raises(ValueError, match=message):
+        P.maintenance_body(command, metadata=metadata, parameters=parameters, **MAINTENANCE_KWARGS)
+
+
+def test_an_old_template_cannot_run_maintenance():
+    old = json.loads((ROOT / "infra" / "dataflow" / "metadata.json").read_text())
+    old["parameters"] = [p for p in old["parameters"] if p["name"] != "keep_versions"]
+    next(p for p in old["parameters"] if p["name"] == "command")["regexes"] = ["^(run|refresh)$"]
+    for command, parameters in (("gc", {"keep_versions": 3}), ("compact", {})):
+        with pytest.raises(ValueError, match=f"cannot {command}: rebuild it"):
+            P.maintenance_body(command, metadata=old, parameters=parameters, **MAINTENANCE_KWARGS)
+
+
+def test_maintenance_runs_on_its_weekday_only():
+    sunday = "2025-03-02"
+    assert P.is_maintenance_day(sunday, 6) and not P.is_maintenance_day(sunday, 0)
+    assert P.is_maintenance_day(date(2025, 3, 3), 0)
+    assert not P.is_maintenance_day(sunday, None)
+    for bad in (7, -1, True, "6"):
+        with pytest.raises(ValueError, match="maintenance_weekday"):
+            P.is_maintenance_day(sunday, bad)
+
+
+class _TaskInstance:
+    dag_id, task_id, try_number, log_url = "vgr_etl_refresh", "refresh", 2, "https://airflow/log?x=1"
+
+
+def test_a_failure_alert_names_the_task_the_date_and_the_reason():
+    error = RuntimeError("Dataflow job vgr-etl-refresh-vgr-20250301 failed\ntraceback...")
+    text = P.failure_message({"task_instance": _TaskInstance(), "ds": "2025-03-01", "exception": error})
+    assert text == (
+        "vgr-etl: vgr_etl_refresh.refresh for 2025-03-01 failed (try 2): RuntimeError: Dataflow job "
+        "vgr-etl-refresh-vgr-20250301 failed (https://airflow/log?x=1)"
+    )
+
+
+def test_a_failure_alert_reaches_the_webhook():
+    """A real HTTP POST to a server on 127.0.0.1: the body Slack and Google Chat webhooks take."""
+    import http.server
+    import threading
+
+    received: list[tuple[str, bytes]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.headers["Content-Type"], self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert P.post_alert(f"http://127.0.0.1:{server.server_port}/hook", "vgr-etl: refresh failed") == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert received == [("application/json", b'{"text": "vgr-etl: refresh failed"}')]
+    with pytest.raises(ValueError, match="alert_webhook"):
+        P.post_alert("ftp://x", "t")
+
+
+def _expand(image: str, args: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
+
+
+def test_images_are_pinned_and_workers_run_unprivileged():
+    dockerfiles = sorted((ROOT / "infra").rglob("*Dockerfile"))
+    assert len(dockerfiles) == 2
+    for path in dockerfiles:
+        text = path.read_text()
+        args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, flags=re.M))
+        images = [_expand(i, args) for i in re.findall(r"^FROM (\S+)", text, flags=re.M)]
+        assert images and all(":" in i.rsplit("/", 1)[-1] and not i.endswith(":latest") for i in images), images
+        users = re.findall(r"^USER (\S+)$", text, flags=re.M)
+        assert users and users[-1] not in ("root", "0"), path
+        assert text.rindex("USER") > text.rindex("RUN "), "nothing runs as root after the switch"
+    for path in (*(ROOT / "infra").rglob("*.yaml"),):
+        for image in re.findall(r"image: (\S+)", path.read_text()):
+            assert ":" in image and not image.endswith(":latest"), (path, image)

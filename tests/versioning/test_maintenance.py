@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from beam_pipelines.files import WrittenFile
+from beam_pipelines.templates import launch
 from beam_pipelines.versioning.maintenance import collect_garbage, plan_groups
 from beam_pipelines.versioning.manifest import Manifest, Unit, publish, read_current
 
@@ -196,3 +197,29 @@ def test_plan_groups_leaves_lone_units_alone():
     assert plan_groups([_sized("a", 1, 1)], 10, 10) == []
     big = [_sized("a", 10, 1), _sized("b", 10, 1), _sized("c", 10, 1)]
     assert plan_groups(big, max_samples=10, max_bytes=10) == []
+
+
+@pytest.mark.slow
+def test_gc_through_the_template_launcher_runs_as_a_job(tmp_path, capsys):
+    """What a scheduled gc launches: the Flex launcher's entry with `--command=gc` submits a job of one step (here
+    on the local runner, waited for) that deletes what `collect_garbage` deletes."""
+    root = _output(tmp_path)
+    args = ["--command=gc", f"--output={root}", "--keep_versions=1", "--runner=FnApiRunner"]
+    assert launch(args) == 0
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000003"]
+    assert _data_files(root) == _files_of(root, "v000003")
+    assert "gc:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--keep_versions=0"], "--keep_versions must be at least 1"),
+        (["--keep_versions=2", "--source=vgr"], "--source: not a parameter of gc"),
+    ],
+)
+def test_gc_through_the_template_launcher_refuses_mistakes(tmp_path, capsys, args, message):
+    root = _output(tmp_path)
+    assert launch(["--command=gc", f"--output={root}", *args, "--runner=FnApiRunner"]) == 2
+    assert message in capsys.readouterr().err
+    assert len(list((root / "versions").iterdir())) == 4, "nothing deleted"

@@ -10,6 +10,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from beam_pipelines import launcher
 from beam_pipelines.layout import CURRENT
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.pipeline import build_pipeline
@@ -35,6 +36,24 @@ def test_a_run_above_the_reject_fraction_is_not_published(demo, tmp_path):
     assert (out / "versions" / "v000002" / "manifest.unpublished.json").exists()
     assert run_cli(*argv, "--max_reject_fraction=0.5") == 0  # the next run reuses the unpublished number
     assert read_current(str(out)).version == "v000002"
+
+
+@pytest.mark.slow
+def test_the_job_itself_fails_when_it_does_not_publish(demo, tmp_path):
+    """What a scheduler that does not read the report sees (a Flex Template job, an Airflow task): the job of a run
+    above --max_reject_fraction fails, after writing its report; the launcher turns that back into the report."""
+    out = tmp_path / "o"
+    argv = [*demo["visualprocessbench"].argv(str(out)), "--max_reject_fraction=0.0", RUNNER]
+    plan = plan_version(VgrEtlOptions(argv), "run")
+    pipeline = beam.Pipeline(options=VgrEtlOptions(argv))
+    build_pipeline(pipeline, VgrEtlOptions(argv), plan)
+    with pytest.raises(Exception, match=r"above --max_reject_fraction=0.0; v000001 not published \(report: "):
+        pipeline.run().wait_until_finish()
+    report = json.loads((out / "versions" / "v000001" / "report.json").read_text())
+    assert report["version"]["published"] is False and report["rejected"] > 0
+    assert not (out / CURRENT).exists()
+    summary = launcher.run(launcher.parse(argv))
+    assert summary is not None and summary.failure() and summary.version.version == "v000001"
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ import webdataset as wds
 
 from beam_pipelines.cli import main
 from beam_pipelines.demo.generate import generate
+from beam_pipelines.templates import launch
 from beam_pipelines.versioning.manifest import data_files, read_current
 from tests.conftest import RUNNER
 from tests.helpers.gcs import subprocess_env
@@ -139,6 +140,11 @@ def test_run_refresh_change_compact_gc(source, tmp_path):
         keep = report(kept)
         assert (keep["new"], keep["unchanged"], keep["removed"]) == (1, n + 10, 2)
         assert keep["version"]["dropped"] == 0 and len(dataset_ids(kept)) == n + 11
+        kept_units, kept_ids = len(read_current(str(kept)).units), set(dataset_ids(kept))
+        scheduled = ["--command=compact", f"--output={kept}", "--chunk_rows=1000", "--runner=FnApiRunner"]
+        assert launch(scheduled) == 0  # what the scheduled compact launches (the Flex launcher's entry)
+        assert len(read_current(str(kept)).units) < kept_units and set(dataset_ids(kept)) == kept_ids
+        check_manifest(kept)
 
         assert cli("refresh", *args(source, out, "--on_removed=drop")) == 0
         drop = report(out)

@@ -19,8 +19,10 @@ Conventions:
 
 from __future__ import annotations
 
+import json
 import re
 import string
+import urllib.request
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,7 +31,12 @@ COMMAND = "refresh"
 INPUT_SEPARATOR = "\n"
 REPEATABLE = ("input", "label_reference")  # the `action="append"` options of VgrEtlOptions
 SET_BY_SCHEDULE = ("command",)
-REQUIRED_FOR_REFRESH = ("on_removed",)  # keeping or dropping vanished records is a decision, not a default
+# The template marks only `output` required (compact and gc launch without the rest); a refresh needs these too,
+# and keeping or dropping vanished records is a decision, not a default.
+REQUIRED_FOR_REFRESH = ("source", "input", "image_root", "on_removed")
+MAINTENANCE = {"compact": ("chunk_rows", "shard_max_bytes"), "gc": ("keep_versions",)}
+"""The maintenance commands and the parameters each takes besides `output`."""
+REQUIRED_FOR_MAINTENANCE = {"compact": (), "gc": ("keep_versions",)}
 DATE_FIELDS = ("ds", "ds_nodash", "year", "month", "day")
 JOB_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # Dataflow job names, capped at 63 characters
 JOB_DATE_SUFFIX = len("-20250301")
@@ -172,6 +179,9 @@ def refresh_options(
     preset = [n for n in SET_BY_SCHEDULE if n in parameters]
     if preset:
         raise ValueError(f"{', '.join(preset)}: set by the schedule ({COMMAND}), not a parameter to give")
+    gc_only = [n for n in parameters if n in MAINTENANCE["gc"]]
+    if gc_only:
+        raise ValueError(f"{', '.join(gc_only)}: a parameter of gc, not of {COMMAND}")
     unknown = [n for n in parameters if n not in known]
     if unknown:
         raise ValueError(f"unknown template parameter(s) {', '.join(unknown)}; the template has {', '.join(known)}")
@@ -244,21 +254,108 @@ def flex_template_body(
     `template` is the gs:// path of the built template file; `environment` holds FlexTemplateRuntimeEnvironment
     fields (camelCase: `tempLocation`, `maxWorkers`, ...).
     """
-    if not isinstance(template, str) or not template.startswith("gs://") or len(template) <= len("gs://"):
-        raise ValueError(f"template {template!r}: expected the gs:// path of the built Flex Template file")
-    unknown = sorted(set(environment or {}) - RUNTIME_ENVIRONMENT_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown runtime environment field(s) {', '.join(unknown)}")
     launch: dict[str, Any] = {
         "jobName": job_name(job_prefix, logical_date),
-        "containerSpecGcsPath": template,
+        "containerSpecGcsPath": _template(template),
         "parameters": template_parameters(
             parameters, logical_date, metadata, lookback_days=lookback_days, pipeline_options=pipeline_options
         ),
     }
     if environment:
-        launch["environment"] = dict(environment)
+        launch["environment"] = _environment(environment)
     return {"launchParameter": launch}
+
+
+def maintenance_body(
+    command: str,
+    *,
+    template: str,
+    job_prefix: str,
+    output: str,
+    logical_date: date | str,
+    metadata: Mapping[str, Any],
+    parameters: Mapping[str, Any] | None = None,
+    pipeline_options: Mapping[str, str | int | float] | None = None,
+    environment: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The launch body of a scheduled `compact` or `gc` of `output` (job `PREFIX-COMMAND-YYYYMMDD`): `parameters`
+    holds compact's `chunk_rows` and `shard_max_bytes`, or gc's `keep_versions` (required)."""
+    if command not in MAINTENANCE:
+        raise ValueError(f"maintenance command {command!r}: expected one of {', '.join(MAINTENANCE)}")
+    known = {p["name"]: p for p in metadata["parameters"]}
+    lacking = [n for n in ("command", *MAINTENANCE[command]) if n not in known]
+    if lacking or not all(re.match(r, command) for r in known["command"].get("regexes", [])):
+        raise ValueError(f"the template cannot {command}: rebuild it from this version")
+    parameters = dict(parameters or {})
+    unknown = [n for n in parameters if n not in MAINTENANCE[command]]
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not a parameter of {command}, which takes {MAINTENANCE[command]}")
+    missing = [n for n in REQUIRED_FOR_MAINTENANCE[command] if n not in parameters]
+    if missing:
+        raise ValueError(f"{command}: missing required parameter(s): {', '.join(missing)}")
+    values = {"command": command, "output": _scalar("output", output)}
+    for name, value in parameters.items():
+        text = _scalar(name, value)
+        for regex in known[name].get("regexes", []):
+            if not re.match(regex, text):
+                raise ValueError(f"{name}={text!r} does not match {regex}")
+        values[name] = text
+    launch: dict[str, Any] = {
+        "jobName": job_name(f"{job_prefix}-{command}", logical_date),
+        "containerSpecGcsPath": _template(template),
+        "parameters": {**values, **_pipeline_options(pipeline_options, metadata)},
+    }
+    if environment:
+        launch["environment"] = _environment(environment)
+    return {"launchParameter": launch}
+
+
+def _template(template: str) -> str:
+    if not isinstance(template, str) or not template.startswith("gs://") or len(template) <= len("gs://"):
+        raise ValueError(f"template {template!r}: expected the gs:// path of the built Flex Template file")
+    return template
+
+
+def _environment(environment: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(environment) - RUNTIME_ENVIRONMENT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown runtime environment field(s) {', '.join(unknown)}")
+    return dict(environment)
+
+
+def is_maintenance_day(logical_date: date | str, weekday: int | None) -> bool:
+    """Whether the scheduled compact and gc run after the refresh of `logical_date`: on `weekday` (0 = Monday, as
+    `date.weekday()`), never when it is None."""
+    if weekday is None:
+        return False
+    if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
+        raise ValueError(f"maintenance_weekday={weekday!r}: expected 0 (Monday) to 6 (Sunday), or null for never")
+    return logical_day(logical_date).weekday() == weekday
+
+
+def failure_message(context: Mapping[str, Any]) -> str:
+    """One line for an alert about a failed task, from the fields of an Airflow callback context that every
+    version has (`dag`, `task_instance`, `ds`, `exception`)."""
+    ti = context.get("task_instance")
+    dag = getattr(context.get("dag"), "dag_id", None) or getattr(ti, "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    attempt = getattr(ti, "try_number", "?")
+    error = context.get("exception")
+    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}" if error else "failed"
+    url = getattr(ti, "log_url", None)
+    return f"vgr-etl: {dag}.{task_id} for {context.get('ds', '?')} failed (try {attempt}): {reason}" + (
+        f" ({url})" if url else ""
+    )
+
+
+def post_alert(webhook: str, text: str, timeout_s: float = 10.0) -> int:
+    """POST `{"text": ...}` (what Slack and Google Chat incoming webhooks take) to `webhook`; the HTTP status."""
+    if not isinstance(webhook, str) or not webhook.startswith(("https://", "http://")):
+        raise ValueError(f"alert_webhook {webhook!r}: expected an http(s) URL")
+    body = json.dumps({"text": text}).encode("utf-8")
+    request = urllib.request.Request(webhook, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        return response.status
 
 
 def refresh_argv(
