@@ -37,6 +37,7 @@ from typing import Any, BinaryIO
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from beam_pipelines import progress
 from beam_pipelines.files import AtomicFile
 from beam_pipelines.materialisation.images import check_relative
 from beam_pipelines.records import RejectedError
@@ -309,8 +310,10 @@ def run_task(task: Task, dest: str) -> dict[str, Any]:
     refused, errors = result["refused"], result["errors"]
     written: list[tuple[str, int]] = []
     members = _tar_members(task.archive) if task.archive.kind == "tar" else _zip_members(task)
+    sender = progress.sender()
     try:
         for member in members:
+            sender.add("records")
             if member.is_dir:
                 continue
             try:
@@ -341,6 +344,8 @@ def run_task(task: Task, dest: str) -> dict[str, Any]:
         errors.append(f"{type(exc).__name__}: {exc}")
     result["written"] = len(written)
     result["bytes_written"] = sum(size for _, size in written)
+    sender.add("chunks")
+    sender.flush()
     return result
 
 
@@ -365,10 +370,19 @@ def expand_archives(patterns: list[str]) -> list[Archive]:
     return group_archives(paths)
 
 
-def stage_images(patterns: list[str], dest: str, workers: int) -> dict[str, Any]:
-    """Unpack every archive matched by `patterns` into `dest` with `workers` processes; return the report."""
+def stage_images(
+    patterns: list[str], dest: str, workers: int, display: progress.Display | None = None
+) -> dict[str, Any]:
+    """Unpack every archive matched by `patterns` into `dest` with `workers` processes; return the report. The
+    `display` is told the plan (tasks, and members where every archive is a zip, whose directory lists them)."""
     archives = expand_archives(patterns)
     tasks, results = _plan(archives, workers)
+    if display is not None:
+        planned = {"chunks_planned": len(tasks)}
+        if all(t.archive.kind == "zip" for t in tasks):
+            planned["records_planned"] = sum(t.stop - t.start for t in tasks)
+        display.tally.set(planned)
+        display.start()
     if workers <= 1 or len(tasks) <= 1:
         results += [run_task(t, dest) for t in tasks]
     else:
@@ -409,7 +423,8 @@ def main(args: Any) -> int:
     import sys
 
     try:
-        report = stage_images(args.archive, args.dest, max(1, args.workers))
+        with progress.shown("stage-images", args.progress, unit="members", part="tasks") as display:
+            report = stage_images(args.archive, args.dest, max(1, args.workers), display)
     except (ValueError, OSError) as exc:
         print(f"vgr-etl: stage-images failed: {exc}", file=sys.stderr)
         return 2

@@ -46,6 +46,22 @@ def provision_pipeline_options(runner: Any) -> Any:
     return runner._provision_info.provision_info.pipeline_options
 
 
+def job_counters(result: Any, namespace: str) -> dict[str, int]:
+    """A running job's counters in `namespace`, summed over steps (committed where the runner has them, else
+    attempted). A portable runner's result caches the metrics it read first (`_metrics`): it is cleared so that
+    each call asks the job service again; Dataflow's asks the service on every query while the job runs."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    if hasattr(result, "_metrics") and hasattr(result, "_job_service"):
+        result._metrics = None
+    counters = result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]
+    totals: dict[str, int] = {}
+    for counter in counters:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
+    return totals
+
+
 def parser_actions(parser: Any) -> list[Any]:
     """The argparse actions registered on a parser (argparse keeps them in a private list)."""
     return list(parser._actions)

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from beam_pipelines import progress
 from beam_pipelines.flags import OPTIONS, check_options
 from beam_pipelines.layout import DATASET_KINDS
 from beam_pipelines.quiet import quiet_launcher
@@ -108,6 +109,16 @@ def _pipeline_command(command: str, description: str) -> Callable[[list[str]], i
     return run
 
 
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    """`--progress` of the commands that are not Beam jobs' own options (run and refresh declare it in OPTIONS)."""
+    parser.add_argument(
+        "--progress",
+        choices=progress.MODES,
+        default="auto",
+        help="Progress on stderr: bar, log (a line every 30 s), off; auto is bar on a terminal, log elsewhere.",
+    )
+
+
 def _compact_command(argv: list[str]) -> int:
     parser = Parser(
         prog="vgr-etl compact",
@@ -119,6 +130,7 @@ def _compact_command(argv: list[str]) -> int:
     parser.add_argument("--output", required=True, help="The output directory (local or gs://).")
     parser.add_argument("--shard_max_samples", type=int, default=1000, help="Samples per merged unit, at most.")
     parser.add_argument("--shard_max_bytes", type=int, default=512 * 1024 * 1024, help="Bytes per merged unit.")
+    _add_progress(parser)
     try:
         args, beam_args = parser.parse_known_args(argv)
         from beam_pipelines.flags import BY_NAME
@@ -131,7 +143,7 @@ def _compact_command(argv: list[str]) -> int:
             )
         from beam_pipelines import launcher
 
-        options = launcher.parse([*beam_args, f"--output={args.output}"])
+        options = launcher.parse([*beam_args, f"--output={args.output}", f"--progress={args.progress}"])
         report = launcher.compact(options, args.shard_max_samples, args.shard_max_bytes)
     except Exception as exc:
         return _fail("compact", exc)
@@ -204,6 +216,7 @@ def _stage_images_command(argv: list[str]) -> int:
     parser.add_argument("--dest", required=True, help="Image root to unpack into (directory or gs:// prefix).")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="Parallel worker processes.")
     parser.add_argument("--report", help="Also write the JSON report to this path (local or gs://).")
+    _add_progress(parser)
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:

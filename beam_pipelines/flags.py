@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from beam_pipelines import progress
 from beam_pipelines.geometry import UNITS
 from beam_pipelines.materialisation.replay import DEFAULT_PRESET, FRAMES, PRESETS
 from beam_pipelines.sources import registry
@@ -364,6 +365,14 @@ OPTIONS: tuple[Option, ...] = (
         "launching process that has the imports done; Linux) or spawn (Beam's own: a fresh interpreter per worker).",
         default="fork",
         choices=LOCAL_WORKER_STARTS,
+        local_only=True,
+    ),
+    Option(
+        "progress",
+        "Progress while the launcher waits: bar (tqdm's, on stderr), log (a line every 30 s), off; auto is bar on a "
+        "terminal and log elsewhere.",
+        default="auto",
+        choices=progress.MODES,
         local_only=True,
     ),
 )

@@ -19,7 +19,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from beam_pipelines import preflight
+from beam_pipelines import preflight, progress
+from beam_pipelines.beam_internals import job_counters
 from beam_pipelines.files import remove_tree, write_text
 from beam_pipelines.flags import check_options, warn_deprecated
 from beam_pipelines.layout import DATASET_KINDS
@@ -90,7 +91,11 @@ def run(options: PipelineOptions, command: str = "run") -> Report | None:
     def check_files(files: list[str]) -> None:
         preflight.check_inputs(dataset, files, o.image_root)
 
-    with local_runner(options, o.local_worker_start) as runner:
+    label = f"{command} {o.source}"
+    with (
+        progress.shown(label, o.progress if mode is None else "off") as display,
+        local_runner(options, o.local_worker_start) as runner,
+    ):
         plan = plan_version(
             options, command, list_inputs=mode != "build", clean=mode != "build", check_files=check_files
         )
@@ -104,7 +109,8 @@ def run(options: PipelineOptions, command: str = "run") -> Report | None:
         if mode is not None:
             pipeline.run()
             return None
-        return _wait_for(plan, lambda: pipeline.run().wait_until_finish())
+        display.start()
+        return _wait_for(plan, lambda: _run_and_wait(pipeline, display))
 
 
 def compact(options: PipelineOptions, max_samples: int, max_bytes: int) -> Report | None:
@@ -124,7 +130,20 @@ def compact(options: PipelineOptions, max_samples: int, max_bytes: int) -> Repor
     if mode is not None:
         pipeline.run()
         return None
-    return _wait_for(plan, lambda: pipeline.run().wait_until_finish())
+    with progress.shown("compact", options.view_as(VgrEtlOptions).progress, unit="samples", part="groups") as display:
+        samples = sum(u.samples for group in groups for u in group)
+        display.tally.set({"records_planned": samples, "chunks_planned": len(groups)})
+        display.start()
+        return _wait_for(plan, lambda: _run_and_wait(pipeline, display))
+
+
+def _run_and_wait(pipeline: beam.Pipeline, display: progress.Display) -> None:
+    """Run the job and wait for it; while waiting on a remote one, the display reads its metrics (a local job
+    reports to the display directly, and has ended when `run` returns), and once more when it has ended."""
+    result = pipeline.run()
+    display.poll = functools.partial(job_counters, result, progress.NAMESPACE)
+    result.wait_until_finish()
+    display.final_poll()
 
 
 def gc_job(options: PipelineOptions, keep: int) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
     current version's ids (refresh) ─ ReadPublishedIds ─┐
     input files ─ PlanChunks ─┬─ FindDuplicates (ids only) ┴─────────────┐ (side input)   ── removed ids ─┐
+                              ├─ ReportPlanned (progress: records and chunks planned)
                               └─ ReadRecords ─┬─ ParseSamples ─ ValidateRecords ─ LoadImages
                                               │     ─ ValidateImages ─ DecodeImages ─ CropRegions ─ ComputeReplay
                                               │     [─ ScoreRegions, with --score_model]
@@ -9,8 +10,9 @@
                                               │      ├─ WriteWebDatasetShards ┤ files, stage times
                                               │      ├─ WriteIndexShards ─────┤
                                               │      ├─ WriteDeadLetters ─────┼─ PublishVersion (rows counted in
-                                              │      └─ CountOutcomes ────────┤   the files, invariant, pages,
-                                              └─ CountRecordsRead ────────────┤   report, pointer)
+                                              │      ├─ ReportDone (progress) │   the files, invariant, pages,
+                                              │      └─ CountOutcomes ────────┤   report, pointer)
+                                              └─ CountRecordsRead ────────────┤
     per-expectation counters of the two validation stages ────────────────────┤
     unexpected exceptions in any stage ─ ErrorHandler ─ WriteErrorRecords ─────┤
     removed ids (--on_removed drop) ─ RewriteRemoved ─────────────────────────┘
@@ -33,6 +35,7 @@ from beam_pipelines.materialisation.crops import CropSettings
 from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, DecodeImages, LoadImages
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.sinks.counters import MergeCounts
+from beam_pipelines.sinks.progress import ReportDone, ReportPlanned
 from beam_pipelines.sinks.shards import ShardLimits, ShardTarget
 from beam_pipelines.sinks.transforms import (
     CountOutcomes,
@@ -105,6 +108,8 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
             outcomes = outcomes | "AnnotateSamples" >> AnnotateSamples(annotation_settings(o, dataset), dataset, errors)
     error_shards, error_counts = errors.output()
 
+    _ = chunks | "ReportPlanned" >> ReportPlanned()
+    _ = outcomes | "ReportDone" >> ReportDone()
     shards = [
         error_shards,
         outcomes | "WriteDeadLetters" >> WriteDeadLetters(target),

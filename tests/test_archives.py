@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from beam_pipelines import progress
 from beam_pipelines.archives import (
     Archive,
     ConcatenatedParts,
@@ -192,6 +193,18 @@ def test_command_line_report_and_exit_codes(archives, tmp_path, capsys):
     assert "matched no files" in capsys.readouterr().err
     (tmp_path / "broken.tar.gz").write_bytes(b"\x1f\x8b\x08 not really gzip")
     assert main(["stage-images", "--archive", str(tmp_path / "broken.tar.gz"), "--dest", str(dest)]) == 1
+
+
+def test_progress_counts_every_member_of_every_task(archives, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    zip_data = b"".join(p.read_bytes() for p in sorted(archives.glob("images.zip_*")))
+    members = len(zipfile.ZipFile(io.BytesIO(zip_data)).infolist())
+    tasks = len(plan_tasks(group_archives([str(p) for p in archives.glob("images.zip_*")])[0], 2))
+    argv = ["stage-images", "--archive", str(archives / "images.zip_*"), "--dest", str(tmp_path / "root")]
+    assert main([*argv, "--workers", "2", "--progress=log"]) == 0
+    last = [line for line in capsys.readouterr().err.splitlines() if line.startswith("vgr-etl: stage-images: ")][-1]
+    assert last.startswith(f"vgr-etl: stage-images: {members}/{members} members (100%), {tasks}/{tasks} tasks, ")
+    assert tasks == 2
 
 
 @pytest.mark.slow

@@ -55,9 +55,9 @@ def test_the_old_chunk_option_name_still_works_and_is_noted():
     assert deprecated_names(["--chunk_rows=7"]) == []
 
 
-def test_every_option_but_the_local_runners_is_recorded():
+def test_every_option_but_the_launchers_own_is_recorded():
     config = config_of(options())
-    assert set(config) == {o.name for o in OPTIONS} - {"local_worker_start"}
+    assert set(config) == {o.name for o in OPTIONS} - {"local_worker_start", "progress"}
     assert config["validation_batch_bytes"] == BY_NAME["validation_batch_bytes"].default
 
 

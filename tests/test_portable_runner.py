@@ -9,28 +9,21 @@ one worker per environment (its worker count is only read on the non-portable pa
 
 from __future__ import annotations
 
-import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
+from beam_pipelines import progress
 from beam_pipelines.cli import main
 from beam_pipelines.options import unknown_flags
 from tests.conftest import assert_invariant
-from tests.helpers.outputs import snapshot
+from tests.helpers.outputs import digest_tree, snapshot
 from tests.helpers.portable import job_service, worker_pool
 
 pytestmark = pytest.mark.slow  # runs pipelines end to end: `make test`, not `make test-fast`
 
 SOURCE = "vgr"
-
-
-def digests(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name not in ("report.json", "manifest.json")  # times and paths of the run
-    }
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +48,12 @@ def test_loopback_workers_give_the_local_files(demo, local_run, endpoint, tmp_pa
     out = tmp_path / "loopback"
     assert portable(demo, out, endpoint, "--environment_type=LOOPBACK") == 0
     assert_invariant(out)
-    assert digests(out) == digests(local_run)
+    assert digest_tree(out) == digest_tree(local_run)
     assert snapshot(out) == snapshot(local_run)
 
 
-def test_external_worker_pool_gives_the_local_files(demo, local_run, endpoint, tmp_path):
+def test_external_worker_pool_gives_the_local_files(demo, local_run, endpoint, tmp_path, capfd, monkeypatch):
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
     out = tmp_path / "external"
     log_path = tmp_path / "pool.log"
     with open(log_path, "w") as log, worker_pool(log) as pool:
@@ -70,11 +64,16 @@ def test_external_worker_pool_gives_the_local_files(demo, local_run, endpoint, t
             "--environment_type=EXTERNAL",
             f"--environment_config={pool}",
             "--sdk_worker_parallelism=2",
+            "--progress=log",
         )
     assert status == 0, log_path.read_text()[-3000:]
     assert log_path.read_text().count("Starting worker with command") >= 1, "workers run in the pool's processes"
+    # the pool's workers do not know the launcher's progress address: what the progress shows comes from the job's
+    # metrics, read through the job service
+    records = json.loads((out / "report.json").read_text())["input_records"]
+    assert f"vgr-etl: run vgr: {records:,}/{records:,} records (100%)" in capfd.readouterr().err
     assert_invariant(out)
-    assert digests(out) == digests(local_run)
+    assert digest_tree(out) == digest_tree(local_run)
     assert snapshot(out) == snapshot(local_run)
 
 

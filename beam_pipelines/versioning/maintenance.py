@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_pipelines.files import remove_tree
 from beam_pipelines.layout import OutputLayout
+from beam_pipelines.sinks.progress import count_done
 from beam_pipelines.versioning.manifest import (
     Manifest,
     Unit,
@@ -66,6 +67,7 @@ def compaction_plan(output: str) -> VersionPlan:
 def _merge(indexed_group: tuple[int, list[Unit]], plan: VersionPlan) -> Replacement:
     index, group = indexed_group
     files = rewrite_units(plan.output, f"{plan.version}-compact-{index:05d}", group)
+    count_done(sum(u.samples for u in group))
     return Replacement(tuple(u.name for u in group), tuple(files))
 
 
