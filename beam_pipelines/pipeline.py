@@ -45,6 +45,7 @@ from beam_pipelines.sinks.transforms import (
     WriteParquetShards,
     WriteWebDatasetShards,
 )
+from beam_pipelines.sources.dataset import IMAGES, RECORDS
 from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.sources.transforms import (
     FindDuplicates,
@@ -54,6 +55,7 @@ from beam_pipelines.sources.transforms import (
     ReferenceLabels,
 )
 from beam_pipelines.validation.suites import expectation_infos, load_suites
+from beam_pipelines.validation.tables import tables_for
 from beam_pipelines.validation.transforms import ValidateImages, ValidateRecords
 from beam_pipelines.versioning.plan import VersionPlan, plan_version
 from beam_pipelines.versioning.transforms import Finish, PublishVersion, ReadPublishedIds, RewriteRemoved
@@ -147,4 +149,6 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         | "SumPlanned" >> beam.CombineGlobally(sum),
         "outcomes": outcomes,
     }
-    _ = run | "PublishVersion" >> PublishVersion(Finish(plan, config, expectations, formats), dataset)
+    applicable = tuple(t.name for phase in (RECORDS, IMAGES) for t in tables_for(dataset, phase) if t.name in suites)
+    finish = Finish(plan, config, expectations, formats, applicable)
+    _ = run | "PublishVersion" >> PublishVersion(finish, dataset)

@@ -92,6 +92,12 @@ class Rejection(Outcome):
     record: Any = None
     raw_line: str | None = None
     sample_id: str | None = None
+    sample: Sample | None = field(default=None, repr=False, compare=False)
+    """The sample it was, when rejected after parsing: the preview draws its boxes on its image. Never pickled, so
+    no image bytes travel with a rejection between stages or workers."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "sample"}
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -209,4 +215,5 @@ class Sample(Outcome):
             errors=tuple(errors),
             record=self.record,
             sample_id=self.sample_id,
+            sample=self,
         )

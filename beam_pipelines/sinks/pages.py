@@ -7,13 +7,17 @@ from a bucket download or an air-gapped laptop alike.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import json
+import re
 from typing import Any
 
 from beam_pipelines.files import write_text
 from beam_pipelines.layout import PREVIEW_PAGE, VALIDATION_PAGE, OutputLayout
 from beam_pipelines.report import Report
+from beam_pipelines.sinks.plots import BLUE, GREEN, LABEL_COLOURS, RED, bar_chart
+from beam_pipelines.sinks.profile import drawn
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
@@ -26,6 +30,9 @@ pre{white-space:pre-wrap;word-break:break-word;background:#fafafa;padding:6px;ma
 overflow:auto}mark{background:#ffe08a;padding:0 2px;border-radius:2px}.region{display:flex;gap:8px;
 margin:6px 0;align-items:flex-start}.region img{border:1px solid #ccc;max-width:160px}.bar{background:#eee;
 width:120px;height:10px;display:inline-block}.bar span{background:#1a7f37;height:10px;display:block}
+.verdict{padding:10px 14px;border-radius:6px;font-size:16px;margin:12px 0}.verdict.ok{background:#e6f4ea}
+.verdict.error{background:#fde7e9}.plots{display:flex;flex-wrap:wrap;gap:8px}.plot{border:1px solid #eee}
+.badge{border:1px solid currentColor;border-radius:4px;padding:0 4px;font-size:12px}
 """
 
 
@@ -48,27 +55,101 @@ def _counts_table(report: dict[str, Any]) -> str:
     return f"<table>{cells}</table>"
 
 
+def anchor(kind: str, name: str) -> str:
+    """An element id for a check or record name: the name itself where it is id-safe, else a slug and a hash."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:60]
+    if slug != name:
+        slug = f"{slug}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
+    return f"{kind}-{slug}"
+
+
+def _link(kind: str, name: str, known: set[str] | dict[str, Any]) -> str:
+    """The name, linked to its card where the page has one."""
+    return f'<a href="#{anchor(kind, name)}">{_e(name)}</a>' if name in known else _e(name)
+
+
+def _where(entry: dict[str, Any]) -> str:
+    p = entry["provenance"]
+    return f"{p.get('input_file')} {p.get('member') or ''} row {p.get('row')}"
+
+
+def _errors(entry: dict[str, Any]) -> str:
+    return "; ".join(f"{_e(x['check'])}: {_e(x['message'])}" for x in entry["errors"])
+
+
 def _example_block(entries: list[dict[str, Any]]) -> str:
     out = []
     for e in entries:
-        errors = "; ".join(f"{_e(x['check'])}: {_e(x['message'])}" for x in e["errors"])
-        p = e["provenance"]
-        where = f"{p.get('input_file')} {p.get('member') or ''} row {p.get('row')}"
-        out.append(f'<div class="muted">{_e(where)}</div><div>{errors}</div><pre>{_e(e["excerpt"])}</pre>')
+        image = f'<img src="{e["image"]}" alt="rejected image with boxes">' if e.get("image") else ""
+        text = f'<div class="muted">{_e(_where(e))}</div><div>{_errors(e)}</div><pre>{_e(e["excerpt"])}</pre>'
+        out.append(f'<div class="row">{image}<div style="flex:1;min-width:380px">{text}</div></div>')
     return "".join(out)
 
 
-def validation_page(report: dict[str, Any], examples: dict[str, list[dict[str, Any]]]) -> str:
-    """Per-expectation pass rates grouped by suite, with examples of failing rows, and the other checks."""
+def verdict(report: dict[str, Any], failure: str | None) -> str:
+    """The first thing on the validation page: published or not, and why."""
+    version = report.get("version") or {}
+    name = _e(version.get("version", ""))
+    n, rejected = report.get("input_records", 0), report.get("rejected", 0)
+    counts = (
+        f"{report.get('accepted', 0):,} of {n:,} input records accepted, {rejected:,} rejected"
+        f" ({rejected / n if n else 0:.1%}), {report.get('duplicates', 0):,} duplicates"
+    )
+    if failure is not None:
+        state, text = "error", f"<b>Not published</b> ({name}): {_e(failure)}.<br>{counts}."
+    elif version.get("nothing_to_do"):
+        state, text = "ok", f"<b>Nothing to do</b>: {counts}."
+    else:
+        state, text = "ok", f"<b>Published {name}</b>: {counts}."
+    return f'<div class="verdict {state}" id="verdict">{text}</div>'
+
+
+def _reasons(report: dict[str, Any], linked: dict[str, Any]) -> str:
+    """Every rejection reason, the most frequent first, with its share of the input and a link to its records."""
+    ranked = sorted(report.get("rejected_by_check", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    if not ranked:
+        return '<h2 id="reasons">Rejection reasons</h2><p class="ok">No record was rejected.</p>'
+    n = report.get("input_records", 0) or 1
+    described = report.get("expectations", {})
+    rows = "".join(
+        f'<tr><td>{_link("check", check, linked)}</td><td class="num">{count:,}</td>'
+        f'<td class="num">{count / n:.1%}</td><td>{_e(described.get(check, {}).get("description", ""))}</td></tr>'
+        for check, count in ranked
+    )
+    return (
+        '<h2 id="reasons">Rejection reasons</h2><p class="muted">Records rejected by each check (a record can fail '
+        "more than one).</p><table><tr><th>check</th><th>records</th><th>of the input</th><th>what it checks</th>"
+        f"</tr>{rows}</table>"
+    )
+
+
+def distributions(profile: dict[str, Any] | None) -> str:
+    """Histograms of the accepted samples' measurements, one per metric, the subsets stacked; the step labels'
+    balance per subset."""
+    plots = []
+    for metric, groups in drawn(profile or {}):
+        if metric.name == "step_labels":  # the balance: one bar per subset, its labels stacked in their colours
+            series = {label: [groups[g][i] for g in groups] for i, label in enumerate(metric.categories)}
+            plots.append(bar_chart(f"{metric.title} per subset", list(groups), series, LABEL_COLOURS))
+        else:
+            plots.append(bar_chart(metric.title, metric.labels(), groups))
+    if not plots:
+        return ""
+    return (
+        '<h2 id="distributions">Distributions of the accepted samples</h2><p class="muted">Per subset, stacked: '
+        f'{_e(", ".join(sorted(profile or {})))}.</p><div class="plots">{"".join(plots)}</div>'
+    )
+
+
+def _suites(report: dict[str, Any], applicable: tuple[str, ...] | None, linked: dict[str, Any]) -> str:
     suites: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for name, exp in report.get("expectations", {}).items():
-        suites.setdefault(exp["suite"], []).append((name, exp))
+        if applicable is None or exp["suite"] in applicable:
+            suites.setdefault(exp["suite"], []).append((name, exp))
     parts = [
-        f"<h1>Validation report: {_e(report['config'].get('source'))}</h1>",
-        _counts_table(report),
-        '<p class="muted">Severity <span class="error">error</span> rejects the sample (see <code>rejected/</code>); '
-        '<span class="warning">warning</span> keeps it and lists the check in its <code>warnings</code> column. '
-        "Suites: <code>" + _e(report["config"].get("expectations")) + "</code>.</p>",
+        '<div id="suites"><p class="muted">Severity <span class="error">error</span> rejects the sample (see '
+        '<code>rejected/</code>); <span class="warning">warning</span> keeps it and lists the check in its '
+        "<code>warnings</code> column. Suites: <code>" + _e(report["config"].get("expectations")) + "</code>.</p>"
     ]
     for suite, rows in sorted(suites.items()):
         lines = []
@@ -81,7 +162,7 @@ def validation_page(report: dict[str, Any], examples: dict[str, list[dict[str, A
             )
             shown = f"{rate:.2%}" if rate is not None else "not evaluated"
             lines.append(
-                f'<tr><td><a href="#{_e(name)}">{_e(name)}</a></td><td class="{_e(exp["severity"])}">'
+                f'<tr><td>{_link("check", name, linked)}</td><td class="{_e(exp["severity"])}">'
                 f"{_e(exp['severity'])}</td><td>{_e(exp['column'])}</td><td>{_e(exp['type'])}</td>"
                 f'<td class="num">{exp["evaluated"]}</td><td class="num">{exp["failed"]}</td><td>{bar} {shown}</td>'
                 f"<td>{_e(exp['description'])}</td></tr>"
@@ -92,33 +173,64 @@ def validation_page(report: dict[str, Any], examples: dict[str, list[dict[str, A
             + "".join(lines)
             + "</table>"
         )
-    parts.append(annotation_section(report.get("annotation") or {}))
-    other = {k: v for k, v in report.get("rejected_by_check", {}).items() if k not in report.get("expectations", {})}
-    if other:
-        parts.append("<h2>Other rejections (reading, parsing, images)</h2><table>")
-        parts.append(
-            "".join(
-                f'<tr><td><a href="#{_e(k)}">{_e(k)}</a></td><td class="num">{v}</td></tr>' for k, v in other.items()
-            )
-        )
-        parts.append("</table>")
+    return "".join(parts) + "</div>"
+
+
+def _failing_records(examples: dict[str, list[dict[str, Any]]]) -> str:
+    """Per check, links to its example records; each record once, with every check it failed."""
+    records: dict[str, dict[str, Any]] = {}
+    by_check: dict[str, list[str]] = {}
+    for check, entries in examples.items():
+        for entry in entries:
+            key = json.dumps([entry.get("sample_id"), entry["provenance"]], sort_keys=True, default=str)
+            known = records.setdefault(key, {**entry, "errors": []})
+            known["errors"] += [x for x in entry["errors"] if x not in known["errors"]]
+            by_check.setdefault(check, []).append(key)
+    ids = {key: f"record-{i}" for i, key in enumerate(records)}
+    parts = ['<h2 id="records">Examples of failing records</h2>']
+    for check, keys in by_check.items():
+        links = ", ".join(f'<a href="#{ids[k]}">{_e(_where(records[k]))}</a>' for k in keys)
+        parts.append(f'<div class="card" id="{anchor("check", check)}"><h3>{_e(check)}</h3>{links}</div>')
+    for key, entry in records.items():
+        parts.append(f'<div class="card" id="{ids[key]}">{_example_block([entry])}</div>')
+    return "".join(parts)
+
+
+def validation_page(
+    report: dict[str, Any],
+    examples: dict[str, list[dict[str, Any]]],
+    suites: tuple[str, ...] | None = None,
+    profile: dict[str, Any] | None = None,
+    failure: str | None = None,
+) -> str:
+    """The verdict, the rejection reasons ranked, the data's distributions, the pass rates of the suites that
+    apply (`suites`; None: every suite in the report), the annotation model's agreement, and the failing records."""
+    sections = [("verdict", "verdict"), ("reasons", "rejection reasons")]
+    plots = distributions(profile)
+    if plots:
+        sections.append(("distributions", "distributions"))
+    sections.append(("suites", "suites"))
     if examples:
-        parts.append("<h2>Examples of failing records</h2>")
-        for check, entries in examples.items():
-            parts.append(f'<div class="card" id="{_e(check)}"><h3>{_e(check)}</h3>{_example_block(entries)}</div>')
+        sections.append(("records", "failing records"))
+    nav = " · ".join(f'<a href="#{target}">{label}</a>' for target, label in sections)
+    parts = [
+        f"<h1>Validation report: {_e(report['config'].get('source'))}</h1>",
+        f'<nav class="muted">{nav}</nav>',
+        verdict(report, failure),
+        _counts_table(report),
+        _reasons(report, examples),
+        plots,
+        _suites(report, suites, examples),
+        annotation_section(report.get("annotation") or {}),
+    ]
+    if examples:
+        parts.append(_failing_records(examples))
     return _page(f"vgr-etl validation: {report['config'].get('source')}", "".join(parts))
 
 
-def _histogram(counts: list[int], label: str, colour: str) -> str:
-    """A histogram of scores over [0, 1] as a row of bars (inline CSS), with its counts on hover."""
-    top = max(counts) if counts and max(counts) else 1
+def _score_plot(counts: list[int], title: str, colour: str) -> str:
     width = 1 / len(counts) if counts else 0
-    bars = "".join(
-        f'<span title="{i * width:.2f}-{(i + 1) * width:.2f}: {n}" style="display:inline-block;width:14px;'
-        f'height:{max(1, round(60 * n / top))}px;background:{colour};margin-right:1px;vertical-align:bottom"></span>'
-        for i, n in enumerate(counts)
-    )
-    return f'<div class="muted">{_e(label)} ({sum(counts)})</div><div style="height:62px">{bars}</div>'
+    return bar_chart(title, [f"{i * width:.2f}" for i in range(len(counts))], {title: counts}, {title: colour})
 
 
 def _agreement_row(name: str, stats: dict[str, Any]) -> str:
@@ -133,8 +245,8 @@ def _agreement_row(name: str, stats: dict[str, Any]) -> str:
         f'<td class="num">{cm["label-_model+"]}</td><td class="num">{cm["label-_model-"]}</td></tr></table>'
     )
     hist = stats["histogram"]
-    plots = _histogram(hist["+"], "scores of steps labelled +", "#1a7f37") + _histogram(
-        hist["-"], "scores of steps labelled −", "#b00020"
+    plots = _score_plot(hist["+"], "scores of steps labelled +", GREEN) + _score_plot(
+        hist["-"], "scores of steps labelled −", RED
     )
     return f"<tr><td>{_e(name)}</td>{cells}<td>{matrix}</td><td>{plots}</td></tr>"
 
@@ -143,7 +255,7 @@ def annotation_section(annotation: dict[str, Any]) -> str:
     """The annotation model's agreement with the labels per source (and per subset), with score histograms."""
     if not annotation:
         return ""
-    parts = ["<h2>Annotation model</h2>"]
+    parts = ['<h2 id="annotation">Annotation model</h2>']
     steps = annotation.get("steps")
     if steps:
         head = (
@@ -159,7 +271,7 @@ def annotation_section(annotation: dict[str, Any]) -> str:
     regions = annotation.get("regions")
     if regions:
         plots = "".join(
-            f"<h3>{_e(name)}</h3>" + _histogram(r["histogram"], "verification scores of regions", "#1a5fb4")
+            f"<h3>{_e(name)}</h3>" + _score_plot(r["histogram"], "verification scores of regions", BLUE)
             for name, r in regions["by_source"].items()
         )
         parts.append(plots)
@@ -176,17 +288,28 @@ def highlight_regions(segments: list[list[Any]]) -> str:
     )
 
 
+_STEP_LABELS = {"+": ("+", "ok"), "-": ("−", "error")}
+
+
+def _step_label(label: str | None) -> str:
+    """A step's label cell, coloured: + green, − red, neutral (VisualProcessBench's 0) grey."""
+    text, css = _STEP_LABELS.get(label, ("neutral", "muted")) if label is not None else ("neutral", "muted")
+    return f'<td class="{css}"><b>{_e(text)}</b></td>'
+
+
 def _accepted_card(s: dict[str, Any], baseline: int) -> str:
     parts = [
         f'<div class="card"><h3>{_e(s["source"])} / {_e(s["subset"])}: <code>{_e(s["sample_id"])}</code></h3>',
-        f'<div class="muted">{_e(json.dumps(s["provenance"]))} · image {_e(s["image_size"])}'
-        + (f" · warnings: {_e(', '.join(s['warnings']))}" if s["warnings"] else "")
-        + "</div>",
+        f'<div class="muted">{_e(json.dumps(s["provenance"]))} · image {_e(s["image_size"])}</div>',
     ]
+    if s["warnings"]:
+        badges = " ".join(f'<span class="badge warning">{_e(w)}</span>' for w in s["warnings"])
+        parts.append(f"<div>warnings: {badges}</div>")
     if s["tokens"]:
         t = s["tokens"]
+        anyres = f" (AnyRes {_e(t['best_resolution'])})" if t["best_resolution"] else ""
         parts.append(
-            f"<div>visual tokens: base <b>{t['base']}</b> (AnyRes {_e(t['best_resolution'])}) + replay "
+            f"<div>visual tokens: base <b>{t['base']}</b>{anyres} + replay "
             f"<b>{t['replay']}</b> = <b>{t['base'] + t['replay']}</b> vs {baseline} un-pooled</div>"
         )
     parts.append('<div class="row">')
@@ -210,7 +333,8 @@ def _accepted_card(s: dict[str, Any], baseline: int) -> str:
         )
     if s["steps"]:
         rows = "".join(
-            f"<tr><td>{st['index']}</td><td>{_e(st['label'])}</td><td>{_e(st['mc_score'])}</td><td>{_e(st['text'])}</td></tr>"
+            f"<tr><td>{st['index']}</td>{_step_label(st['label'])}<td>{_e(st['mc_score'])}</td>"
+            f"<td>{_e(st['text'])}</td></tr>"
             for st in s["steps"]
         )
         parts.append(f"<table><tr><th>step</th><th>label</th><th>mc score</th><th>text</th></tr>{rows}</table>")
@@ -232,15 +356,29 @@ def preview_page(report: dict[str, Any], showcase: dict[str, Any]) -> str:
         )
     parts.append(f"<h2>Accepted ({len(showcase['accepted'])} shown)</h2>")
     parts.extend(_accepted_card(s, baseline) for s in showcase["accepted"])
+    warned = showcase.get("warned", [])
+    if warned:
+        parts.append(f"<h2>Accepted with warnings ({len(warned)} shown)</h2>")
+        parts.extend(_accepted_card(s, baseline) for s in warned)
     parts.append(f"<h2>Rejected ({len(showcase['rejected'])} shown)</h2>")
-    parts.append(_example_block(showcase["rejected"]))
+    parts.extend(f'<div class="card">{_example_block([entry])}</div>' for entry in showcase["rejected"])
     return _page(f"vgr-etl preview: {report['config'].get('source')}", "".join(parts))
 
 
-def write_pages(layout: OutputLayout, version: str, report: Report, showcase: dict[str, Any]) -> None:
+def write_pages(
+    layout: OutputLayout,
+    version: str,
+    report: Report,
+    showcase: dict[str, Any],
+    profile: dict[str, Any],
+    suites: tuple[str, ...],
+) -> None:
     """Both pages, kept with the version and at the output root (the last run's)."""
     body = dataclasses.asdict(report)
-    pages = {VALIDATION_PAGE: validation_page(body, showcase["examples"]), PREVIEW_PAGE: preview_page(body, showcase)}
+    pages = {
+        VALIDATION_PAGE: validation_page(body, showcase["examples"], suites, profile, report.failure()),
+        PREVIEW_PAGE: preview_page(body, showcase),
+    }
     for page, text in pages.items():
         write_text(layout.page(page, version), text, layout.scratch)
         write_text(layout.page(page), text, layout.scratch)

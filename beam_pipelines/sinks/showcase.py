@@ -1,11 +1,11 @@
 """What the human-readable pages show: a deterministic sample of outcomes, folded by one combiner.
 
 The preview shows the accepted samples with the smallest hash of their sample_id (so the choice does not depend on
-bundling, worker count or input order) and likewise for rejected records; the validation page shows, per check,
-the failing records with the smallest provenance. The combiner keeps at most a few entries per bundle. An accepted
-sample's payload (thumbnails with the boxes drawn, crops, text) is built only when the accumulator leaves the
-bundle (`compact`), for the dozen samples still in the top-k then, not for every sample that entered it on the
-way: building a payload re-decodes the image. Only those few small payloads cross the shuffle.
+bundling, worker count or input order), likewise those with warnings, and the rejected records; the validation
+page shows, per check, the failing records with the smallest provenance. The combiner keeps at most a few entries
+per bundle. A payload (thumbnails with the boxes drawn, crops, text) is built only when the accumulator leaves the
+bundle (`compact`), for the few outcomes still in the top-k then, not for every one that entered it on the way:
+building a payload re-decodes the image. Only those few small payloads cross the shuffle.
 """
 
 from __future__ import annotations
@@ -14,20 +14,25 @@ import base64
 import hashlib
 import io
 import json
+import math
 from typing import Any
 
 import apache_beam as beam
 from PIL import Image, ImageDraw
 
+from beam_pipelines.geometry import pixel_box
 from beam_pipelines.materialisation.images import to_rgb
-from beam_pipelines.records import Duplicate, Rejection, Sample
+from beam_pipelines.records import Duplicate, Region, Rejection, Sample
 from beam_pipelines.sources.dataset import Dataset, Segments
 
 PREVIEW_ACCEPTED = 12
+PREVIEW_WARNED = 6
 PREVIEW_REJECTED = 12
+LIMITS = {"accepted": PREVIEW_ACCEPTED, "warned": PREVIEW_WARNED, "rejected": PREVIEW_REJECTED}
 EXAMPLES_PER_CHECK = 3
 THUMB_SIDE = 512
 CROP_SIDE = 160
+THUMB_MAX_PIXELS = 89_478_485
 _TEXT = 4000
 
 
@@ -64,25 +69,42 @@ def _short_segments(segments: Segments | None, limit: int) -> list[list[Any]] | 
     return out
 
 
-def _boxed_thumbnail(sample: Sample) -> str | None:
+def _box_px(region: Region, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The region's pixel box, also when it was rejected before its crop was cut (from its normalised box)."""
+    if region.box_px is not None:
+        return region.box_px
+    if region.box_norm is not None and all(math.isfinite(v) for v in region.box_norm):
+        return pixel_box(region.box_norm, width, height)
+    return None
+
+
+def _boxed_thumbnail(sample: Sample, colour: str = "red") -> str | None:
     if not sample.images:
         return None
     first = sample.images[0]
     image = first.pixels
-    if image is None:
-        image = Image.open(io.BytesIO(first.encoded.data))
-        image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
-    image = to_rgb(image)
+    if image is None and first.encoded.width * first.encoded.height > THUMB_MAX_PIXELS:
+        return None  # rejected as too large: not decoded for a thumbnail either
+    try:
+        if image is None:
+            image = Image.open(io.BytesIO(first.encoded.data))
+            image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
+        image = to_rgb(image)
+        image.load()
+        image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    except (OSError, ValueError, Image.DecompressionBombError):  # a rejected image may not decode at all
+        return None
     width, height = first.encoded.width, first.encoded.height
-    image.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    sx, sy = image.width / width, image.height / height
+    sx, sy = image.width / max(1, width), image.height / max(1, height)
     draw = ImageDraw.Draw(image)
     for region in sample.regions:
-        if region.box_px is None:
+        box = _box_px(region, width, height)
+        if box is None:
             continue
-        x1, y1, x2, y2 = region.box_px
-        draw.rectangle((x1 * sx, y1 * sy, max(x1 * sx, x2 * sx - 1), max(y1 * sy, y2 * sy - 1)), outline="red", width=2)
-        draw.text((x1 * sx + 3, y1 * sy + 1), str(region.region_index), fill="red")
+        x1, y1, x2, y2 = box
+        corners = (x1 * sx, y1 * sy, max(x1 * sx, x2 * sx - 1), max(y1 * sy, y2 * sy - 1))
+        draw.rectangle(corners, outline=colour, width=2)
+        draw.text((x1 * sx + 3, y1 * sy + 1), str(region.region_index), fill=colour)
     return data_uri(image, THUMB_SIDE)
 
 
@@ -133,15 +155,20 @@ def accepted_entry(sample: Sample, dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def rejected_entry(rejection: Rejection) -> dict[str, Any]:
+def rejected_entry(rejection: Rejection, image: bool = False) -> dict[str, Any]:
+    """What the pages show of a rejected record; with `image`, its image with its boxes drawn, where the sample
+    got as far as loading it."""
     record = rejection.raw_line if rejection.raw_line is not None else json.dumps(rejection.record, default=str)
-    return {
+    entry = {
         "sample_id": rejection.sample_id,
         "source": rejection.source,
         "provenance": rejection.provenance.to_json(),
         "errors": [e.to_json() for e in rejection.errors],
         "excerpt": _short(record, 800),
     }
+    if image:
+        entry["image"] = _boxed_thumbnail(rejection.sample, "#b00020") if rejection.sample is not None else None
+    return entry
 
 
 def _keep(entries: list[tuple[Any, Any]], limit: int) -> list[tuple[Any, Any]]:
@@ -159,22 +186,26 @@ class Showcase(beam.CombineFn):
         self.dataset = dataset
 
     def create_accumulator(self) -> dict[str, Any]:
-        return {"accepted": [], "rejected": [], "examples": {}}
+        return {"accepted": [], "warned": [], "rejected": [], "examples": {}}
 
     def add_input(self, acc: dict[str, Any], outcome: Sample | Rejection | Duplicate) -> dict[str, Any]:
         if isinstance(outcome, Sample):
             key = _key(outcome.sample_id)
-            if _enters(acc["accepted"], key, PREVIEW_ACCEPTED):
-                acc["accepted"] = _keep([*acc["accepted"], (key, outcome)], PREVIEW_ACCEPTED)
+            self._offer(acc, "accepted", key, outcome)
+            if outcome.warnings:
+                self._offer(acc, "warned", key, outcome)
             for name in outcome.warnings:
                 self._example(acc, name, outcome.provenance.sort_key(), self._warned, outcome, name)
         elif isinstance(outcome, Rejection):
-            key = _key(json.dumps(outcome.provenance.sort_key()))
-            if _enters(acc["rejected"], key, PREVIEW_REJECTED):
-                acc["rejected"] = _keep([*acc["rejected"], (key, rejected_entry(outcome))], PREVIEW_REJECTED)
+            self._offer(acc, "rejected", _key(json.dumps(outcome.provenance.sort_key())), outcome)
             for check in dict.fromkeys(e.check for e in outcome.errors):
                 self._example(acc, check, outcome.provenance.sort_key(), rejected_entry, outcome)
         return acc
+
+    @staticmethod
+    def _offer(acc: dict[str, Any], kind: str, key: str, outcome: Sample | Rejection) -> None:
+        if _enters(acc[kind], key, LIMITS[kind]):
+            acc[kind] = _keep([*acc[kind], (key, outcome)], LIMITS[kind])
 
     @staticmethod
     def _warned(sample: Sample, name: str) -> dict[str, Any]:
@@ -193,17 +224,17 @@ class Showcase(beam.CombineFn):
             acc["examples"][check] = _keep([*entries, (key, build(*args))], EXAMPLES_PER_CHECK)
 
     def compact(self, acc: dict[str, Any]) -> dict[str, Any]:
-        """The accepted samples still in the preview, as entries (add_input keeps the samples themselves)."""
-        acc["accepted"] = [
-            (k, accepted_entry(v, self.dataset) if isinstance(v, Sample) else v) for k, v in acc["accepted"]
-        ]
+        """The outcomes still in the preview, as entries (add_input keeps the outcomes themselves)."""
+        for kind in ("accepted", "warned"):
+            acc[kind] = [(k, accepted_entry(v, self.dataset) if isinstance(v, Sample) else v) for k, v in acc[kind]]
+        acc["rejected"] = [(k, rejected_entry(v, True) if isinstance(v, Rejection) else v) for k, v in acc["rejected"]]
         return acc
 
     def merge_accumulators(self, accs) -> dict[str, Any]:
         out = self.create_accumulator()
         for acc in map(self.compact, accs):
-            out["accepted"] = _keep(out["accepted"] + acc["accepted"], PREVIEW_ACCEPTED)
-            out["rejected"] = _keep(out["rejected"] + acc["rejected"], PREVIEW_REJECTED)
+            for kind, limit in LIMITS.items():
+                out[kind] = _keep(out[kind] + acc[kind], limit)
             for check, entries in acc["examples"].items():
                 out["examples"][check] = _keep(out["examples"].get(check, []) + entries, EXAMPLES_PER_CHECK)
         return out
@@ -211,7 +242,6 @@ class Showcase(beam.CombineFn):
     def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
         acc = self.compact(acc)
         return {
-            "accepted": [e for _, e in acc["accepted"]],
-            "rejected": [e for _, e in acc["rejected"]],
+            **{kind: [e for _, e in acc[kind]] for kind in LIMITS},
             "examples": {check: [e for _, e in entries] for check, entries in sorted(acc["examples"].items())},
         }
