@@ -370,13 +370,12 @@ def write_pages(
     version: str,
     report: Report,
     showcase: dict[str, Any],
-    profile: dict[str, Any],
     suites: tuple[str, ...],
 ) -> None:
     """Both pages, kept with the version and at the output root (the last run's)."""
     body = dataclasses.asdict(report)
     pages = {
-        VALIDATION_PAGE: validation_page(body, showcase["examples"], suites, profile, report.failure()),
+        VALIDATION_PAGE: validation_page(body, showcase["examples"], suites, showcase.get("profile"), report.failure()),
         PREVIEW_PAGE: preview_page(body, showcase),
     }
     for page, text in pages.items():

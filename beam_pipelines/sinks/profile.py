@@ -1,4 +1,5 @@
-"""The data's distributions for the validation page: fixed-bin histograms per subset, folded by one combiner.
+"""The data's distributions for the validation page: fixed-bin histograms per subset, folded by the preview's
+combiner (`showcase.Showcase`).
 
 Each accepted sample adds its measurements (`measure`, a pure function) to the histograms of its subset (a run
 reads one source). Bins are fixed in `METRICS`, so a profile is a sum of counts: the same whatever the bundling,
@@ -14,9 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import apache_beam as beam
-
-from beam_pipelines.records import Outcome, Sample
+from beam_pipelines.records import Sample
 
 _INF = math.inf
 _PIXELS = (0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, _INF)
@@ -176,17 +175,6 @@ def drawn(profile: Profile) -> list[tuple[Metric, dict[str, list[int]]]]:
     return out
 
 
-class ProfileSamples(beam.CombineFn):
-    """Outcomes → the profile of the accepted samples (rejections and duplicates add nothing)."""
-
-    def create_accumulator(self) -> Profile:
-        return {}
-
-    def add_input(self, acc: Profile, outcome: Outcome) -> Profile:
-        return add(acc, outcome) if isinstance(outcome, Sample) else acc
-
-    def merge_accumulators(self, accs) -> Profile:
-        return merge(list(accs))
-
-    def extract_output(self, acc: Profile) -> Profile:
-        return {group: dict(sorted(h.items())) for group, h in sorted(acc.items())}
+def ordered(profile: Profile) -> Profile:
+    """The profile with groups and metrics in name order (what the page is drawn from)."""
+    return {group: dict(sorted(h.items())) for group, h in sorted(profile.items())}

@@ -2,10 +2,11 @@
 
 The preview shows the accepted samples with the smallest hash of their sample_id (so the choice does not depend on
 bundling, worker count or input order), likewise those with warnings, and the rejected records; the validation
-page shows, per check, the failing records with the smallest provenance. The combiner keeps at most a few entries
-per bundle. A payload (thumbnails with the boxes drawn, crops, text) is built only when the accumulator leaves the
-bundle (`compact`), for the few outcomes still in the top-k then, not for every one that entered it on the way:
-building a payload re-decodes the image. Only those few small payloads cross the shuffle.
+page shows, per check, the failing records with the smallest provenance, and the accepted samples' distributions
+(`profile`: fixed-bin counts). The combiner keeps at most a few entries per bundle. A payload (thumbnails with the
+boxes drawn, crops, text) is built only when the accumulator leaves the bundle (`compact`), for the few outcomes
+still in the top-k then, not for every one that entered it on the way: building a payload re-decodes the image.
+Only those few small payloads cross the shuffle.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from PIL import Image, ImageDraw
 from beam_pipelines.geometry import pixel_box
 from beam_pipelines.materialisation.images import to_rgb
 from beam_pipelines.records import Duplicate, Region, Rejection, Sample
+from beam_pipelines.sinks import profile
 from beam_pipelines.sources.dataset import Dataset, Segments
 
 PREVIEW_ACCEPTED = 12
@@ -180,16 +182,18 @@ def _enters(entries: list[tuple[Any, Any]], key: Any, limit: int) -> bool:
 
 
 class Showcase(beam.CombineFn):
-    """Outcomes → {"accepted": [...], "rejected": [...], "examples": {check: [...]}} (bounded, deterministic)."""
+    """Outcomes → {"accepted", "warned", "rejected": [...], "examples": {check: [...]}, "profile": the accepted
+    samples' histograms} (bounded, deterministic)."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
 
     def create_accumulator(self) -> dict[str, Any]:
-        return {"accepted": [], "warned": [], "rejected": [], "examples": {}}
+        return {"accepted": [], "warned": [], "rejected": [], "examples": {}, "profile": {}}
 
     def add_input(self, acc: dict[str, Any], outcome: Sample | Rejection | Duplicate) -> dict[str, Any]:
         if isinstance(outcome, Sample):
+            profile.add(acc["profile"], outcome)
             key = _key(outcome.sample_id)
             self._offer(acc, "accepted", key, outcome)
             if outcome.warnings:
@@ -235,6 +239,7 @@ class Showcase(beam.CombineFn):
         for acc in map(self.compact, accs):
             for kind, limit in LIMITS.items():
                 out[kind] = _keep(out[kind] + acc[kind], limit)
+            out["profile"] = profile.merge([out["profile"], acc["profile"]])
             for check, entries in acc["examples"].items():
                 out["examples"][check] = _keep(out["examples"].get(check, []) + entries, EXAMPLES_PER_CHECK)
         return out
@@ -243,5 +248,6 @@ class Showcase(beam.CombineFn):
         acc = self.compact(acc)
         return {
             **{kind: [e for _, e in acc[kind]] for kind in LIMITS},
+            "profile": profile.ordered(acc["profile"]),
             "examples": {check: [e for _, e in entries] for check, entries in sorted(acc["examples"].items())},
         }

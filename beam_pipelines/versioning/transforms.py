@@ -26,7 +26,6 @@ from beam_pipelines.report import DatasetSize, Invariant, Report, VersionSection
 from beam_pipelines.sinks import invariant
 from beam_pipelines.sinks.counters import MergeCounts, count_sections
 from beam_pipelines.sinks.pages import write_pages
-from beam_pipelines.sinks.profile import ProfileSamples
 from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sources.dataset import Dataset
 from beam_pipelines.stages import StageTimes
@@ -277,7 +276,6 @@ def _finish(
     records_read: int,
     records_planned: int,
     showcase: dict[str, Any] | None,
-    profile: dict[str, Any] | None,
     times: list[StageTimes],
     finish: Finish,
 ) -> Iterator[Report]:
@@ -322,7 +320,7 @@ def _finish(
         stage_time_s=stage_seconds(times),
     )
     if showcase is not None:
-        write_pages(layout, plan.version, report, showcase, profile or {}, finish.suites)
+        write_pages(layout, plan.version, report, showcase, finish.suites)
     text = report.to_json()
     write_text(layout.report(plan.version), text, layout.scratch)
     write_text(layout.report(), text, layout.scratch)
@@ -375,9 +373,8 @@ class PublishVersion(beam.PTransform):
         ]
         if "outcomes" in outputs and self.dataset is not None:
             showcase = outputs["outcomes"] | "Showcase" >> beam.CombineGlobally(Showcase(self.dataset))
-            profile = outputs["outcomes"] | "Profile" >> beam.CombineGlobally(ProfileSamples())
-            side += [beam.pvalue.AsSingleton(showcase), beam.pvalue.AsSingleton(profile)]
+            side.append(beam.pvalue.AsSingleton(showcase))
         else:
-            side += [None, None]
+            side.append(None)
         side.append(beam.pvalue.AsList(times))
         return p | "Once" >> beam.Create([None]) | "WriteReport" >> beam.FlatMap(_finish, *side, self.finish)

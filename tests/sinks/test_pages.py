@@ -16,7 +16,6 @@ from beam_pipelines.materialisation.crops import CropSettings, crop_regions
 from beam_pipelines.materialisation.images import release_pixels
 from beam_pipelines.records import EncodedImage, ErrorInfo, LoadedImage, Provenance, Rejection, Sample, Step
 from beam_pipelines.sinks.pages import anchor, highlight_regions, preview_page, validation_page
-from beam_pipelines.sinks.profile import ProfileSamples
 from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.validation.boxes import normalise_boxes
@@ -232,7 +231,7 @@ def _svgs(page: str) -> dict[str, list[str]]:
 
 def test_the_distributions_are_plotted_per_subset_with_their_counts():
     samples = [_sample(), _sample(), dataclasses.replace(_sample(), subset="ai2d")]
-    profile = ProfileSamples().extract_output(_fold_profile(samples))
+    profile = _showcase(samples)["profile"]
     page = validation_page(_report(), {}, profile=profile)
     section = page.split('<h2 id="distributions">', 1)[1]
     assert f"Per subset, stacked: ai2d, {samples[0].subset or '(no subset)'}." in section
@@ -253,18 +252,10 @@ def test_the_distributions_are_plotted_per_subset_with_their_counts():
 def test_the_label_balance_is_one_bar_per_subset_in_the_labels_colours():
     steps = [Step(i, "s", label, 0) for i, label in enumerate(("+", "-", None))]
     sample = Sample("p", "visualprocessbench", "MathVerse", Provenance("f", 0, "c"), (), "q", "a", steps=tuple(steps))
-    page = validation_page(_report(), {}, profile=ProfileSamples().extract_output(_fold_profile([sample])))
+    page = validation_page(_report(), {}, profile=_showcase([sample])["profile"])
     svg = _svgs(page)["step labels per subset"][0]
     assert "(n=3)" in svg and ">MathVerse</text>" in svg
     assert all(colour in svg for colour in ("#1a7f37", "#b00020", "#8c959f")), "+ green, − red, neutral grey"
-
-
-def _fold_profile(samples):
-    fn = ProfileSamples()
-    acc = fn.create_accumulator()
-    for sample in samples:
-        acc = fn.add_input(acc, sample)
-    return acc
 
 
 def test_the_preview_shows_each_accepted_sample_with_its_regions_and_tokens():

@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Region, Sample, Step
-from beam_pipelines.sinks.profile import BY_NAME, ProfileSamples, add, drawn, measure, merge
+from beam_pipelines.sinks.profile import BY_NAME, add, drawn, measure, merge, ordered
+from beam_pipelines.sinks.showcase import Showcase
+from beam_pipelines.sources.registry import dataset_named
 
 
 def _vgr(i: int = 0, subset: str = "chartqa") -> Sample:
@@ -54,16 +56,16 @@ def test_bins_are_fixed_and_the_edges_go_where_they_say():
 
 def test_the_fold_does_not_depend_on_bundling():
     samples = [_vgr(i, subset) for i in range(30) for subset in ("chartqa", "ai2d")]
-    fn = ProfileSamples()
-    whole = fn.extract_output(fn.merge_accumulators([_fold(fn, samples)]))
-    parts = [_fold(fn, samples[i::4]) for i in range(4)]
-    assert fn.extract_output(fn.merge_accumulators(parts)) == whole
+    fn = Showcase(dataset_named("vgr"))
+    whole = fn.extract_output(_fold(fn, samples))["profile"]
+    parts = [fn.compact(_fold(fn, samples[i::4])) for i in range(4)]
+    assert fn.extract_output(fn.merge_accumulators(parts))["profile"] == whole
     assert sum(whole["chartqa"]["regions_per_sample"]) == 30
     assert sum(whole["ai2d"]["box_width_px"]) == 60
-    assert merge([{}, whole]) == whole
+    assert merge([{}, whole]) == whole and ordered(whole) == whole and list(whole) == ["ai2d", "chartqa"]
 
 
-def _fold(fn: ProfileSamples, samples: list[Sample]) -> dict:
+def _fold(fn: Showcase, samples: list[Sample]) -> dict:
     acc = fn.create_accumulator()
     for sample in samples:
         acc = fn.add_input(acc, sample)
