@@ -8,11 +8,12 @@ refresh that finds nothing to read runs no job: the launcher writes its report.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.report import DatasetSize, Invariant, Report, VersionSection, read_report
 from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.stages import take_stage_times
+from beam_pipelines.versioning import lease
 from beam_pipelines.versioning.maintenance import build_compaction, collect_garbage, compaction_plan, plan_groups
 from beam_pipelines.versioning.manifest import read_current
 from beam_pipelines.versioning.plan import VersionPlan, plan_version
@@ -99,18 +101,33 @@ def run(options: PipelineOptions, command: str = "run") -> Report | None:
         plan = plan_version(
             options, command, list_inputs=mode != "build", clean=mode != "build", check_files=check_files
         )
-        if plan.nothing_to_do:
-            if mode == "flex":
-                return _submit_one_step(options, "WriteNothingToDoReport", functools.partial(_nothing_to_do, plan))
-            return _nothing_to_do(plan)
-        pipeline = beam.Pipeline(runner=runner, options=options)
-        build_pipeline(pipeline, options, plan)
-        take_stage_times()  # what an earlier job left in this process's tally is not this one's
-        if mode is not None:
-            pipeline.run()
-            return None
-        display.start()
-        return _wait_for(plan, lambda: _run_and_wait(pipeline, display))
+        with _lease_released_unless_submitted(plan, waits=mode is None):
+            if plan.nothing_to_do:
+                if mode == "flex":
+                    work = functools.partial(_nothing_to_do, plan)
+                    return _submit_one_step(options, "WriteNothingToDoReport", work)
+                return _nothing_to_do(plan)
+            pipeline = beam.Pipeline(runner=runner, options=options)
+            build_pipeline(pipeline, options, plan)
+            take_stage_times()  # what an earlier job left in this process's tally is not this one's
+            if mode is not None:
+                pipeline.run()
+                return None
+            display.start()
+            return _wait_for(plan, lambda: _run_and_wait(pipeline, display))
+
+
+@contextlib.contextmanager
+def _lease_released_unless_submitted(plan: VersionPlan, waits: bool) -> Iterator[None]:
+    """The job's last step releases the output's lease; when the launcher waits, it also releases it once the job
+    has ended (a job that failed before its last step), and in any case if the launch itself failed."""
+    try:
+        yield
+    except BaseException:
+        lease.release(plan.output, plan.lease)
+        raise
+    if waits:
+        lease.release(plan.output, plan.lease)
 
 
 def compact(options: PipelineOptions, max_samples: int, max_bytes: int) -> Report | None:
@@ -120,21 +137,24 @@ def compact(options: PipelineOptions, max_samples: int, max_bytes: int) -> Repor
     mode = launch_mode(options)
     plan = compaction_plan(output)
     assert plan.parent is not None
-    groups = plan_groups(list(plan.parent.units), max_samples, max_bytes)
-    if not groups:
-        if mode == "flex":
-            _submit_one_step(options, "NothingToMerge", functools.partial(_log, f"{output}: no small units to merge"))
-        return None
-    pipeline = beam.Pipeline(options=options)
-    build_compaction(pipeline, plan, groups)
-    if mode is not None:
-        pipeline.run()
-        return None
-    with progress.shown("compact", options.view_as(VgrEtlOptions).progress, unit="samples", part="groups") as display:
-        samples = sum(u.samples for group in groups for u in group)
-        display.tally.set({"records_planned": samples, "chunks_planned": len(groups)})
-        display.start()
-        return _wait_for(plan, lambda: _run_and_wait(pipeline, display))
+    with _lease_released_unless_submitted(plan, waits=mode is None):
+        groups = plan_groups(list(plan.parent.units), max_samples, max_bytes)
+        if not groups:
+            lease.release(output, plan.lease)
+            if mode == "flex":
+                _submit_one_step(options, "NothingToMerge", functools.partial(_log, f"{output}: nothing to merge"))
+            return None
+        pipeline = beam.Pipeline(options=options)
+        build_compaction(pipeline, plan, groups)
+        if mode is not None:
+            pipeline.run()
+            return None
+        labels = {"unit": "samples", "part": "groups"}
+        with progress.shown("compact", options.view_as(VgrEtlOptions).progress, **labels) as display:
+            samples = sum(u.samples for group in groups for u in group)
+            display.tally.set({"records_planned": samples, "chunks_planned": len(groups)})
+            display.start()
+            return _wait_for(plan, lambda: _run_and_wait(pipeline, display))
 
 
 def _run_and_wait(pipeline: beam.Pipeline, display: progress.Display) -> None:
@@ -258,4 +278,5 @@ def _nothing_to_do(plan: VersionPlan) -> Report:
     )
     write_text(plan.layout.report(), report.to_json(), plan.layout.scratch)
     remove_tree(plan.layout.scratch)
+    lease.release(plan.output, plan.lease)
     return report

@@ -6,6 +6,7 @@
     parquet/samples/, parquet/regions/, webdataset/, index/, rejected/   <unit>-<part>.<ext> data files
     report.json, validation/index.html, preview/index.html              the last command's report and pages
     _tmp/                                        scratch of a running command (files are renamed out of it)
+    _lease.json                                  the lease of the command writing the output (versioning/lease.py)
 
 A *unit* is what one input chunk (or one compaction group) produced in one version, named `<version>-<chunk>`; its
 files are named `<unit>-<part>`, where the part is the row offset, within the chunk, of the part's first record:

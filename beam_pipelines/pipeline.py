@@ -58,7 +58,7 @@ from beam_pipelines.validation.suites import expectation_infos, load_suites
 from beam_pipelines.validation.tables import tables_for
 from beam_pipelines.validation.transforms import ValidateImages, ValidateRecords
 from beam_pipelines.versioning.plan import VersionPlan, plan_version
-from beam_pipelines.versioning.transforms import Finish, PublishVersion, ReadPublishedIds, RewriteRemoved
+from beam_pipelines.versioning.transforms import Finish, KeepLease, PublishVersion, ReadPublishedIds, RewriteRemoved
 
 
 def _removed_stats(_: tuple[str, str], drop: bool) -> dict[str, int]:
@@ -112,6 +112,8 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
 
     _ = chunks | "ReportPlanned" >> ReportPlanned()
     _ = outcomes | "ReportDone" >> ReportDone()
+    if plan.lease:
+        _ = outcomes | "KeepLease" >> KeepLease(plan)
     shards = [
         error_shards,
         outcomes | "WriteDeadLetters" >> WriteDeadLetters(target),

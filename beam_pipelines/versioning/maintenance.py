@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from beam_pipelines.files import remove_tree
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.sinks.progress import count_done
+from beam_pipelines.versioning import lease
 from beam_pipelines.versioning.manifest import (
     Manifest,
     Unit,
@@ -51,7 +52,12 @@ def compaction_plan(output: str) -> VersionPlan:
     if parent is None:
         raise ValueError(f"{output}: no published version to compact")
     version = version_name(version_number(parent.version) + 1)
-    clean_leftovers(output, version)
+    held = lease.acquire(output, "compact", version)
+    try:
+        clean_leftovers(output, version)
+    except BaseException:
+        lease.release(output, held.owner)
+        raise
     return VersionPlan(
         output=output,
         version=version,
@@ -61,6 +67,7 @@ def compaction_plan(output: str) -> VersionPlan:
         inputs=parent.inputs,
         on_removed=parent.options.get("on_removed", "keep"),
         created_at=datetime.now(UTC).isoformat(),
+        lease=held.owner,
     )
 
 
@@ -110,13 +117,21 @@ def _listed(pattern: str) -> list[tuple[str, int]]:
 
 def collect_garbage(output: str, keep: int) -> dict[str, Any]:
     """Keep the current version and the keep-1 versions before it; delete every other version's directory and
-    every data file none of the kept manifests lists (including what crashed runs left). Run it while no
-    other command writes to the output."""
+    every data file none of the kept manifests lists (including what crashed runs left), under the output's lease
+    (no other command writes meanwhile)."""
     if keep < 1:
         raise ValueError("--keep must be at least 1 (the current version)")
     current = read_current(output)
     if current is None:
         raise ValueError(f"{output}: no published version")
+    held = lease.acquire(output, "gc", current.version)
+    try:
+        return _collect(output, current, keep)
+    finally:
+        lease.release(output, held.owner)
+
+
+def _collect(output: str, current: Manifest, keep: int) -> dict[str, Any]:
     kept = _version_chain(output, current, keep)
     names = {m.version for m in kept}
     listed = {f.path for m in kept for f in (*m.rejected, *(f for u in m.units for f in u.files))}

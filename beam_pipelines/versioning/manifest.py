@@ -139,6 +139,24 @@ def read_current(output: str) -> Manifest | None:
     return None if pointer is None else read_manifest(output, pointer["version"])
 
 
+def missing_files(output: str, manifest: Manifest) -> list[str]:
+    """What storage says against the manifest: each listed file that is not there, or not of its recorded size
+    (checked just before publishing, so that no published version points at files that are gone)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    layout = OutputLayout(output)
+    listed = [f for u in manifest.units for f in u.files]
+    found = FileSystems.match([layout.path(f.path) for f in listed]) if listed else []
+    problems = []
+    for entry, result in zip(listed, found, strict=True):
+        sizes = [m.size_in_bytes for m in result.metadata_list]
+        if not sizes:
+            problems.append(f"{entry.path} is missing")
+        elif sizes[0] != entry.bytes:
+            problems.append(f"{entry.path} holds {sizes[0]} bytes, not the {entry.bytes} written")
+    return problems
+
+
 def publish(output: str, manifest: Manifest) -> None:
     """Write the version's manifest, then switch the pointer to it: the last write of a run."""
     layout = OutputLayout(output)

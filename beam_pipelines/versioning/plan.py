@@ -20,6 +20,7 @@ from beam_pipelines.flags import as_compared, config_of, content_options
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.sources.inputs import expand_pattern
+from beam_pipelines.versioning import lease
 from beam_pipelines.versioning.inputs import fingerprint, unchanged
 from beam_pipelines.versioning.manifest import Manifest, read_current, version_name, version_number
 
@@ -37,6 +38,8 @@ class VersionPlan:
     on_removed: str = "keep"
     max_reject_fraction: float = 1.0
     created_at: str = ""
+    lease: str = ""
+    """The owner id of the output's lease this command holds (`versioning.lease`); empty for a build-only run."""
 
     @property
     def layout(self) -> OutputLayout:
@@ -88,7 +91,8 @@ def plan_version(
     `list_inputs=False` (dry runs, template creation: the output may not be reachable) reads neither the output
     nor the inputs: the job matches the patterns, records no fingerprints, and publishes the first version (a
     classic template therefore suits one-shot runs; scheduled ones use the Flex Template, planned at launch).
-    `clean=False` leaves the output untouched.
+    `clean=False` leaves the output untouched; otherwise the output's lease is taken first (`OutputLocked` if
+    another command holds it), then what an unfinished attempt left is removed.
     """
     o = options.view_as(VgrEtlOptions)
     parent = read_current(o.output) if list_inputs else None
@@ -115,9 +119,23 @@ def plan_version(
             expand_pattern(pattern, "--label_reference")
         if check_files is not None:
             check_files(files)
-    if clean:
+    else:
+        files = None
+    if not clean:
+        return _planned(parent, files, common)
+    held = lease.acquire(o.output, command, version)  # before any cleanup: one writer per output
+    try:
         clean_leftovers(o.output, version)
-    if not list_inputs:
+        return _planned(parent, files, {**common, "lease": held.owner})
+    except BaseException:
+        lease.release(o.output, held.owner)
+        raise
+
+
+def _planned(parent: Manifest | None, files: list[str] | None, common: dict) -> VersionPlan:
+    """The plan once the output is ours: the inputs fingerprinted, and for a refresh what changed."""
+    command = common["command"]
+    if files is None:
         return VersionPlan(files=None, **common)
     previous = {i["path"]: i for i in parent.inputs} if parent else {}
     inputs = tuple(fingerprint(f, previous.get(f)) for f in files)

@@ -29,10 +29,12 @@ from beam_pipelines.sinks.pages import write_pages
 from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sources.dataset import Dataset
 from beam_pipelines.stages import StageTimes
+from beam_pipelines.versioning import lease
 from beam_pipelines.versioning.card import write_card
 from beam_pipelines.versioning.manifest import (
     Manifest,
     Unit,
+    missing_files,
     publish,
     read_manifest,
     read_pointer,
@@ -175,8 +177,11 @@ class NotPublished(RuntimeError):
 def still_current(plan: VersionPlan) -> bool:
     """The pointer still names the version this run was planned on, or this very run's (a retried bundle)."""
     current = (read_pointer(plan.output) or {}).get("version")
-    if current == (plan.parent.version if plan.parent else None):
-        return True
+    return current == (plan.parent.version if plan.parent else None) or _published_by_this_run(plan)
+
+
+def _published_by_this_run(plan: VersionPlan) -> bool:
+    current = (read_pointer(plan.output) or {}).get("version")
     return current == plan.version and read_manifest(plan.output, plan.version).created_at == plan.created_at
 
 
@@ -267,8 +272,22 @@ class Finish:
         )
 
 
-def _finish(
-    _: Any,
+def _finish(_: Any, *side: Any) -> Iterator[Report]:
+    """The last step, under the output's lease: checked before anything is published, released however it ends
+    (a retried bundle of a run that already published finds its own version current and does not check again)."""
+    finish: Finish = side[-1]
+    plan = finish.plan
+    if plan.lease and not _published_by_this_run(plan):
+        lease.check(plan.output, plan.lease)
+    try:
+        report = _conclude(*side)
+    finally:
+        if plan.lease:
+            lease.release(plan.output, plan.lease)
+    yield report
+
+
+def _conclude(
     stats: dict[str, int],
     files: list[WrittenFile],
     replacements: list[Replacement],
@@ -278,7 +297,7 @@ def _finish(
     showcase: dict[str, Any] | None,
     times: list[StageTimes],
     finish: Finish,
-) -> Iterator[Report]:
+) -> Report:
     plan, layout = finish.plan, finish.plan.layout
     if not still_current(plan):
         pointer = read_pointer(plan.output)
@@ -293,6 +312,13 @@ def _finish(
     )
     checked = finish.check(stats, sections, (records_read, records_planned), files, replacements, found)
     manifest = next_manifest(plan, finish.config, files, replacements)
+    gone = missing_files(plan.output, manifest)
+    if gone:
+        problems = (
+            *checked.problems,
+            f"{len(gone)} files the manifest lists are not as written: {'; '.join(gone[:5])}",
+        )
+        checked = replace(checked, holds=False, problems=problems)
     section = version_section(plan, manifest, sections["accepted"], sections["removed"], sections["already_present"])
     section = replace(
         section, published=checked.holds and passes_gate(plan, sections["input_records"], sections["rejected"])
@@ -332,7 +358,21 @@ def _finish(
     remove_tree(layout.scratch)
     if not section.published:
         raise NotPublished(f"{report.failure()} (report: {layout.report(plan.version)})")
-    yield report
+    return report
+
+
+class KeepLease(beam.PTransform):
+    """Renews the output's lease from the element stream while the job works (at most every few minutes per
+    process), so a long job keeps it and a crashed one loses it; a lease taken over meanwhile fails the job."""
+
+    def __init__(self, plan: VersionPlan):
+        super().__init__()
+        self.plan = plan
+
+    def expand(self, elements):
+        output, owner = self.plan.output, self.plan.lease
+        renewed = elements | "Renew" >> beam.Map(lambda _: lease.renew_if_due(output, owner))
+        return renewed | "EmitNothing" >> beam.Filter(bool)
 
 
 class PublishVersion(beam.PTransform):

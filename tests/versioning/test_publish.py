@@ -4,6 +4,8 @@ classification a refresh relies on (published ids skipped, vanished ones found).
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import apache_beam as beam
 import pytest
@@ -18,9 +20,9 @@ from beam_pipelines.records import Provenance, RawRecord
 from beam_pipelines.sources.parsing import parse_raw
 from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.sources.transforms import FindDuplicates
-from beam_pipelines.versioning.manifest import read_current
+from beam_pipelines.versioning import lease
+from beam_pipelines.versioning.manifest import missing_files, read_current
 from beam_pipelines.versioning.plan import plan_version
-from beam_pipelines.versioning.transforms import still_current
 from tests.conftest import RUNNER, run_cli
 
 
@@ -74,19 +76,60 @@ def test_a_first_run_touches_only_its_own_files_and_a_failed_launch_nothing(demo
 
 
 @pytest.mark.slow
-def test_a_run_planned_before_another_publishes_fails_instead_of_publishing(demo, tmp_path):
+def test_a_second_writer_fails_at_launch_and_deletes_nothing_of_the_first(demo, tmp_path, capsys):
+    """The race that lost data: run B starting between run A's last shard and its publish deleted A's shards as
+    leftovers, and A published a manifest of missing files. Now B finds A's lease and stops at launch."""
     out = tmp_path / "o"
     argv = [*demo["visualprm"].argv(str(out)), "--max_reject_fraction=0.5", RUNNER]
-    stale = plan_version(VgrEtlOptions(argv), "run")
-    other = plan_version(VgrEtlOptions(argv), "run")  # another writer publishes v000001 meanwhile
+    first = plan_version(VgrEtlOptions(argv), "run")
+    shard = out / "parquet" / "samples" / "v000001-a-00000-000000.parquet"  # what A renamed into place already
+    shard.parent.mkdir(parents=True)
+    shard.write_text("A's shard")
+    assert run_cli(*argv[:-1]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is being written by" in err[0] and f"pid {os.getpid()} (run of v000001" in err[0]
+    assert shard.read_text() == "A's shard", "nothing of the first writer's is deleted"
+    shard.unlink()
     with beam.Pipeline(options=VgrEtlOptions(argv)) as pipeline:
-        build_pipeline(pipeline, VgrEtlOptions(argv), other)
-    assert still_current(other) and not still_current(stale)  # a retried bundle of `other` may publish again
+        build_pipeline(pipeline, VgrEtlOptions(argv), first)
+    assert read_current(str(out)).version == "v000001" and missing_files(str(out), read_current(str(out))) == []
+    assert not (out / lease.LEASE).exists(), "the job's last step released the lease"
+    assert run_cli(*argv[:-1]) == 0
+
+
+@pytest.mark.slow
+def test_a_crashed_runs_lease_is_taken_over_and_it_can_no_longer_publish(demo, tmp_path):
+    out = tmp_path / "o"
+    argv = [*demo["visualprm"].argv(str(out)), "--max_reject_fraction=0.5", RUNNER]
+    crashed = plan_version(VgrEtlOptions(argv), "run")
+    body = json.loads((out / lease.LEASE).read_text())
+    (out / lease.LEASE).write_text(json.dumps({**body, "expires_at": time.time() - 1}))
+    leftover = out / "index" / "v000001-crashed-00000-000000.parquet"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("half written")
+    assert run_cli(*argv[:-1]) == 0
+    assert not leftover.exists() and not (out / lease.LEASE).exists()
+    published = read_current(str(out))
     pipeline = beam.Pipeline(options=VgrEtlOptions(argv))
-    build_pipeline(pipeline, VgrEtlOptions(argv), stale)
-    with pytest.raises(Exception, match="another run published meanwhile"):
+    build_pipeline(pipeline, VgrEtlOptions(argv), crashed)
+    with pytest.raises(Exception, match="lease"):
         pipeline.run().wait_until_finish()
-    assert json.loads((out / CURRENT).read_text())["version"] == "v000001"
+    assert read_current(str(out)) == published and missing_files(str(out), published) == []
+
+
+@pytest.mark.slow
+def test_publishing_checks_every_listed_file_in_storage(demo, tmp_path):
+    out = tmp_path / "o"
+    assert run_cli(*demo["vgr"].argv(str(out)), "--max_reject_fraction=0.5") == 0
+    manifest = read_current(str(out))
+    assert missing_files(str(out), manifest) == []
+    files = [f for u in manifest.units for f in u.files]
+    (out / files[0].path).unlink()
+    (out / files[1].path).write_bytes(b"short")
+    assert missing_files(str(out), manifest) == [
+        f"{files[0].path} is missing",
+        f"{files[1].path} holds 5 bytes, not the {files[1].bytes} written",
+    ]
 
 
 def _raw(row: int, question: str, file: str = "new.jsonl") -> RawRecord:
