@@ -16,6 +16,8 @@ import apache_beam as beam
 from beam_pipelines.records import Outcome, Sample
 
 RECORD_OVERHEAD = 1024  # text, ids and provenance of a record: small next to any image
+MAX_ESTIMATE = 2**31 - 1
+"""Beam's size estimates must fit 31 bits: a bigger one (a sample of gigabytes of images) raised OverflowError."""
 
 
 def estimated_bytes(value: Outcome) -> int:
@@ -27,7 +29,7 @@ def estimated_bytes(value: Outcome) -> int:
         for img in value.images
     )
     crops = sum(len(region.crop.data) for region in value.regions if region.crop is not None)
-    return RECORD_OVERHEAD + images + crops
+    return min(RECORD_OVERHEAD + images + crops, MAX_ESTIMATE)
 
 
 class OutcomeCoder(beam.coders.Coder):

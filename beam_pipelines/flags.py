@@ -169,6 +169,20 @@ OPTIONS: tuple[Option, ...] = (
         minimum=1,
     ),
     Option(
+        "max_image_bytes",
+        "Reject image files larger than this many bytes (a zip member: its declared size), before reading them.",
+        type=int,
+        default=256 * 1024 * 1024,
+        minimum=1,
+    ),
+    Option(
+        "max_sample_image_bytes",
+        "Reject a sample whose images add up to more bytes than this, before reading the one that passes it.",
+        type=int,
+        default=1024 * 1024 * 1024,
+        minimum=1,
+    ),
+    Option(
         "chunk_rows",
         "Input rows per chunk, the unit of parallelism: a shard holds the samples of one chunk, so at most this many.",
         type=int,

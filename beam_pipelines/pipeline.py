@@ -32,6 +32,7 @@ from beam_pipelines.flags import config_of, formats_of
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings
+from beam_pipelines.materialisation.images import ImageLimits
 from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, DecodeImages, LoadImages
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.sinks.counters import MergeCounts
@@ -88,7 +89,8 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         raws = chunks | "ReadRecords" >> ReadRecords()
         parsed = raws | "ParseSamples" >> ParseSamples(dataset, ids["kept"], errors)
         parsed, record_checks = parsed | "ValidateRecords" >> ValidateRecords(dataset, suites, *batching, references)
-        loaded = parsed | "LoadImages" >> LoadImages(dataset, o.image_root, o.max_image_pixels, errors)
+        limits = ImageLimits(o.max_image_pixels, o.max_image_bytes, o.max_sample_image_bytes)
+        loaded = parsed | "LoadImages" >> LoadImages(dataset, o.image_root, limits, errors)
         loaded, image_checks = loaded | "ValidateImages" >> ValidateImages(dataset, suites, *batching)
         annotate = bool(o.annotation_model) and bool(dataset.annotated)
         outcomes = (

@@ -29,6 +29,15 @@ def png(size=(64, 48)) -> bytes:
     return buf.getvalue()
 
 
+def many_scans() -> bytes:
+    """A valid progressive JPEG whose last scan is repeated 200 times (the real one: 20,000 times, 415 s)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 20, 200)).save(buf, format="JPEG", progressive=True)
+    data = buf.getvalue()
+    last = data[data.rindex(b"\xff\xda") : -2]
+    return data[:-2] + last * 200 + b"\xff\xd9"
+
+
 CASES = [
     # (line, expected check)
     (b'{"image": "good.png", "conversations": [', "malformed_json"),
@@ -40,6 +49,9 @@ CASES = [
     (json.dumps(row(image="truncated.png")).encode(), "image_unreadable"),
     (json.dumps(row(image="text.png")).encode(), "not_an_image"),
     (json.dumps(row(image="huge.png")).encode(), "image_too_large"),
+    (json.dumps(row(image="fifo.png")).encode(), "image_not_a_file"),  # reading it would block the job
+    (json.dumps(row(image="scans.jpg")).encode(), "jpeg_too_many_scans"),  # decoding it would take minutes
+    (json.dumps(row(image="bulky.png")).encode(), "image_file_too_large"),
     (json.dumps(row(image="../outside.png")).encode(), "path_escapes_root"),
     (json.dumps(row(image="/etc/hosts")).encode(), "path_escapes_root"),
     (json.dumps(row(image="link.png")).encode(), "path_escapes_root"),
@@ -73,6 +85,9 @@ def rejected_run(tmp_path_factory):
     (root / "truncated.png").write_bytes(data[: len(data) // 2])
     (root / "text.png").write_bytes(b"this is not an image")
     (root / "huge.png").write_bytes(png((400, 400)))
+    os.mkfifo(root / "fifo.png")
+    (root / "scans.jpg").write_bytes(many_scans())
+    (root / "bulky.png").write_bytes(png() + b"\0" * 300_000)
     (tmp / "outside.png").write_bytes(png())
     os.symlink(tmp / "outside.png", root / "link.png")
     inputs = tmp / "vgr.jsonl"
@@ -84,6 +99,7 @@ def rejected_run(tmp_path_factory):
         f"--image_root={root}",
         f"--output={out}",
         "--max_image_pixels=100000",
+        "--max_image_bytes=200000",
         "--max_reject_fraction=1",
     )
     assert status == 0

@@ -1,5 +1,6 @@
 """OutcomeCoder: pickles outcomes faithfully, sizes them without encoding, and codes the per-record streams."""
 
+import dataclasses
 import io
 import pickle
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from beam_pipelines.coders import RECORD_OVERHEAD, OutcomeCoder, estimated_bytes
+from beam_pipelines.coders import MAX_ESTIMATE, RECORD_OVERHEAD, OutcomeCoder, estimated_bytes
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.records import Duplicate, EncodedImage, ErrorInfo, LoadedImage, Provenance, Region, Sample
@@ -65,3 +66,14 @@ def test_per_record_streams_use_the_outcome_coder(demo):  # noqa: F811
     }
     assert len(payloads) >= 7
     assert [name for name, payload in payloads.items() if b"OutcomeCoder" not in payload] == []
+
+
+def test_an_estimate_past_31_bits_is_capped_not_an_overflow():
+    """A VisualProcessBench record listing one 20 MB image 110 times: 2.2 GB estimated, which Beam's size
+    counters cannot hold (OverflowError); the same bytes object stands for all 110 here."""
+    data = bytes(20 * 1024 * 1024)
+    image = LoadedImage("a.png", "/r/a.png", "as_written", EncodedImage(data, "png", 10, 10), "PNG")
+    sample = Sample("s", "visualprocessbench", "", Provenance("f", 0, "c"), ("a.png",) * 110, "q", "a")
+    big = dataclasses.replace(sample, images=(image,) * 110)
+    assert estimated_bytes(big) == MAX_ESTIMATE == 2**31 - 1
+    assert OutcomeCoder().estimate_size(big) == MAX_ESTIMATE

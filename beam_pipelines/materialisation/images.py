@@ -17,10 +17,11 @@ import io
 import os
 import posixpath
 import re
+import stat
 import struct
 import warnings
 import zipfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
@@ -33,6 +34,23 @@ from beam_pipelines.sources.fields import path_parts
 
 STAGE = "load_image"
 DECODE_STAGE = "decode_image"
+MAX_ZIP_RATIO = 500
+"""A zip member that inflates more than this many times its stored size is refused: images are compressed already."""
+MAX_JPEG_SCANS = 100
+"""JPEG scans counted from the markers before decoding (libjpeg-turbo's scan limit for untrusted input is the same
+idea): a photo has one, a progressive JPEG about ten; thousands make the decoder work for minutes."""
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What one image, and one sample's images together, may take: pixels from the header, bytes from the file's
+    size (or a zip member's declared size) before anything is read."""
+
+    max_pixels: int
+    max_bytes: int
+    max_sample_bytes: int
+
+
 _EXT = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "MPO": "jpg"}
 _ORIENTATION = 0x0112
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -78,11 +96,42 @@ class ImageRoot:
         return posixpath.join(self.root, rel) if "://" in self.root else os.path.join(self.root, rel)
 
     def exists(self, rel: str) -> bool:
+        """A file there (a FIFO, device or socket counts, so that `size` can say what it is; a folder does not)."""
         if self._zip is not None:
             return rel in self._zip_names
         if self._local:
-            return os.path.isfile(os.path.join(self.root, rel))
+            path = os.path.join(self.root, rel)
+            return os.path.isfile(path) or (os.path.exists(path) and not os.path.isdir(path))
         return FileSystems.exists(self.location(rel))
+
+    def size(self, rel: str, path: str, limits: ImageLimits) -> int:
+        """The file's size, from the file system or the zip directory, before anything is read; a file that is not
+        a regular one, above `limits.max_bytes`, or a zip member inflating above `MAX_ZIP_RATIO`, is rejected."""
+        if self._zip is not None:
+            info = self._zip.getinfo(rel)
+            size = info.file_size
+            if size > MAX_ZIP_RATIO * max(1, info.compress_size):
+                raise RejectedError(
+                    STAGE,
+                    "zip_member_ratio",
+                    f"image {path!r} inflates from {info.compress_size} to {size} bytes in the zip, more than "
+                    f"{MAX_ZIP_RATIO} times: refused as a zip bomb",
+                )
+        elif self._local:
+            mode = os.stat(os.path.join(self.root, rel))
+            if not stat.S_ISREG(mode.st_mode):
+                kind = "FIFO" if stat.S_ISFIFO(mode.st_mode) else "device, socket or other special file"
+                raise RejectedError(STAGE, "image_not_a_file", f"image {path!r} is a {kind}, not a regular file")
+            size = mode.st_size
+        else:
+            size = FileSystems.match([self.location(rel)])[0].metadata_list[0].size_in_bytes
+        if size > limits.max_bytes:
+            raise RejectedError(
+                STAGE,
+                "image_file_too_large",
+                f"image {path!r} is {size} bytes, above --max_image_bytes={limits.max_bytes}",
+            )
+        return size
 
     def check_inside(self, rel: str) -> None:
         """Symlinks may point anywhere; the resolved file must still lie under the root."""
@@ -94,9 +143,16 @@ class ImageRoot:
                 STAGE, "path_escapes_root", f"image path {rel!r} is a symlink to {real!r}, outside the image root"
             )
 
-    def read(self, rel: str) -> bytes:
+    def read(self, rel: str, size: int) -> bytes:
+        """The file's bytes; a zip member is read to its declared `size` and no further (a lying header)."""
         if self._zip is not None:
-            return self._zip.read(rel)
+            with self._zip.open(rel) as member:
+                data = member.read(size + 1)
+            if len(data) > size:
+                raise RejectedError(
+                    STAGE, "zip_member_ratio", f"image {rel!r} inflates beyond its declared {size} bytes"
+                )
+            return data
         if self._local:
             with open(os.path.join(self.root, rel), "rb") as f:
                 return f.read()
@@ -201,10 +257,18 @@ def _open(data: bytes, path: str) -> Image.Image:
 
 
 def probe(data: bytes, path: str, max_pixels: int) -> tuple[str, int, int, int]:
-    """(format, width, height, EXIF orientation) from the header alone; the pixel cap is checked here, before
-    any decode."""
+    """(format, width, height, EXIF orientation) from the header alone; the pixel cap and the JPEG scan cap are
+    checked here, before any decode."""
     im = _open(data, path)
     width, height = im.size
+    if im.format in ("JPEG", "MPO"):
+        scans = data.count(b"\xff\xda")  # SOS markers: the entropy-coded data never holds this byte pair
+        if scans > MAX_JPEG_SCANS:
+            raise RejectedError(
+                STAGE,
+                "jpeg_too_many_scans",
+                f"image {path!r} is a JPEG of {scans} scans, above {MAX_JPEG_SCANS}: decoding it would take minutes",
+            )
     if width * height > max_pixels:
         raise RejectedError(
             STAGE,
@@ -253,11 +317,22 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def load_image(root: ImageRoot, path: str, dataset: Dataset, max_pixels: int, subset: str = "") -> LoadedImage:
-    """The image's bytes and header facts; decoding waits until validation has passed."""
+def load_image(
+    root: ImageRoot, path: str, dataset: Dataset, limits: ImageLimits, subset: str = "", budget: int | None = None
+) -> LoadedImage:
+    """The image's bytes and header facts; decoding waits until validation has passed. `budget`: the bytes the
+    sample's images may still take (`limits.max_sample_bytes` less what its earlier images took)."""
     rule, rel = root.resolve(path, dataset, subset)
-    data = root.read(rel)
-    fmt, width, height, orientation = probe(data, path, max_pixels)
+    size = root.size(rel, path, limits)
+    if budget is not None and size > budget:
+        raise RejectedError(
+            STAGE,
+            "sample_images_too_large",
+            f"the sample's images add up to more than --max_sample_image_bytes={limits.max_sample_bytes} with "
+            f"{path!r} ({size} bytes)",
+        )
+    data = root.read(rel, size)
+    fmt, width, height, orientation = probe(data, path, limits.max_pixels)
     ext = _EXT.get(fmt) or posixpath.splitext(rel)[1].lstrip(".").lower() or "bin"
     return LoadedImage(
         path=path,

@@ -16,32 +16,34 @@ from beam_pipelines.stages import SampleStage, SampleStageFn
 class _LoadImagesFn(SampleStageFn):
     stage = images.STAGE
 
-    def __init__(self, dataset: Dataset, image_root: str, max_pixels: int):
+    def __init__(self, dataset: Dataset, image_root: str, limits: images.ImageLimits):
         self.dataset = dataset
         self.image_root = image_root
-        self.max_pixels = max_pixels
+        self.limits = limits
 
     def setup(self) -> None:
         super().setup()
         self.root = images.ImageRoot(self.image_root)
-        Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, self.max_pixels)
+        Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, self.limits.max_pixels)
 
     def teardown(self) -> None:
         self.root.close()
 
     def apply(self, sample: Sample) -> Sample:
-        loaded = tuple(
-            images.load_image(self.root, path, self.dataset, self.max_pixels, sample.subset)
-            for path in sample.image_paths
-        )
-        return replace(sample, images=loaded)
+        loaded, budget = [], self.limits.max_sample_bytes
+        for path in sample.image_paths:
+            image = images.load_image(self.root, path, self.dataset, self.limits, sample.subset, budget)
+            budget -= len(image.encoded.data)
+            loaded.append(image)
+        return replace(sample, images=tuple(loaded))
 
 
 class LoadImages(SampleStage):
-    """Each image's bytes and header (size, format, orientation), found under the root by the dataset's rules."""
+    """Each image's bytes and header (size, format, orientation), found under the root by the dataset's rules;
+    the limits are checked before each image is read."""
 
-    def __init__(self, dataset: Dataset, image_root: str, max_pixels: int, errors: ErrorHandler):
-        super().__init__(_LoadImagesFn(dataset, image_root, max_pixels), errors)
+    def __init__(self, dataset: Dataset, image_root: str, limits: images.ImageLimits, errors: ErrorHandler):
+        super().__init__(_LoadImagesFn(dataset, image_root, limits), errors)
 
 
 class _DecodeFn(SampleStageFn):

@@ -10,10 +10,13 @@ from typing import Any
 from beam_pipelines.records import RejectedError
 
 STAGE = "parse"
+INT32 = (-(2**31), 2**31 - 1)
+"""An integer field (`require(..., int)`) is stored as int32: a value outside is rejected here, not by the writer."""
 
 
 def require(record: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str = "") -> Any:
-    """record[key], rejecting a missing key or a value of the wrong type (bool is never a number)."""
+    """record[key], rejecting a missing key, a value of the wrong type (bool is never a number), a non-finite float
+    or an integer (kind `int`) outside int32."""
     label = f"{where}{key}"
     if key not in record or record[key] is None:
         raise RejectedError(STAGE, "missing_field", f"field '{label}' is {'null' if key in record else 'missing'}")
@@ -24,6 +27,10 @@ def require(record: dict[str, Any], key: str, kind: type | tuple[type, ...], whe
         raise RejectedError(STAGE, "wrong_type", f"field '{label}' is {type(value).__name__}, expected {_names(kind)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise RejectedError(STAGE, "non_finite", f"field '{label}' is {value!r}, expected a finite number")
+    if kind is int and not INT32[0] <= value <= INT32[1]:
+        raise RejectedError(
+            STAGE, "integer_out_of_range", f"field '{label}' is {value}, outside the 32-bit range the outputs store"
+        )
     return value
 
 

@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from beam_pipelines.materialisation.images import (
+    MAX_JPEG_SCANS,
+    ImageLimits,
     ImageRoot,
     check_relative,
     decode,
@@ -19,6 +21,8 @@ from beam_pipelines.materialisation.images import (
 )
 from beam_pipelines.records import RejectedError
 from beam_pipelines.sources.registry import dataset_named
+
+LIMITS = ImageLimits(10**6, 10**7, 10**8)
 
 
 def png_bytes(size=(20, 10)) -> bytes:
@@ -66,7 +70,7 @@ def test_zip_root_is_read_in_place(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("images/Geo/a.png", png_bytes((30, 40)))
     root = ImageRoot(str(archive))
-    img = load_image(root, "VisualPRM400K-v1.1-Raw/Geo/a.png", dataset_named("visualprm_raw"), 10**6)
+    img = load_image(root, "VisualPRM400K-v1.1-Raw/Geo/a.png", dataset_named("visualprm_raw"), LIMITS)
     assert (img.rule, img.encoded.width, img.encoded.height, img.encoded.ext) == ("add_images_prefix", 30, 40, "png")
     assert img.pixels is None  # header only: decoding waits until validation has passed
     root.close()
@@ -182,7 +186,7 @@ def check_v1_resolution(root: str, prefix: str) -> None:
         "source_folder",
         f"{prefix}GeoQA+/c.png",
     )
-    assert load_image(r, "c.png", dataset_named("visualprm"), 10**6, "unigeo_calc_en").encoded.width == 23
+    assert load_image(r, "c.png", dataset_named("visualprm"), LIMITS, "unigeo_calc_en").encoded.width == 23
     with pytest.raises(RejectedError) as err:
         r.resolve("c.png", dataset_named("visualprm"), "iconqa_train_extracted")
     assert err.value.info.check == "image_ambiguous" and "GeoQA+/c.png" in err.value.info.message
@@ -236,3 +240,54 @@ def test_exif_orientation_is_read_from_the_header(fmt, orientation):
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (9, 9, 9)).save(buf, format=fmt, exif=exif)
     assert probe(buf.getvalue(), "a", 10**6) == (fmt, 40, 30, orientation)
+
+
+def _jpeg(progressive: bool) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (9, 99, 199)).save(buf, format="JPEG", progressive=progressive)
+    return buf.getvalue()
+
+
+def test_a_jpeg_of_too_many_scans_is_refused_before_decoding():
+    progressive = _jpeg(True)
+    assert probe(progressive, "p.jpg", 10**6)[0] == "JPEG", "a progressive JPEG's few scans pass"
+    last = progressive[progressive.rindex(b"\xff\xda") :]  # the final scan, with its header, up to EOI
+    bomb = progressive[:-2] + last[:-2] * (MAX_JPEG_SCANS + 5) + b"\xff\xd9"
+    with pytest.raises(RejectedError) as err:
+        probe(bomb, "bomb.jpg", 10**6)
+    assert err.value.info.check == "jpeg_too_many_scans" and f"above {MAX_JPEG_SCANS}" in err.value.info.message
+
+
+def test_files_are_sized_before_they_are_read(tmp_path):
+    (tmp_path / "big.png").write_bytes(png_bytes((30, 30)) + b"\0" * 5000)
+    (tmp_path / "a.png").write_bytes(png_bytes((30, 30)))
+    os.mkfifo(tmp_path / "fifo.png")
+    root = ImageRoot(str(tmp_path))
+    small = ImageLimits(10**6, 4000, 10**8)
+    with pytest.raises(RejectedError) as err:
+        load_image(root, "big.png", dataset_named("vgr"), small)
+    assert err.value.info.check == "image_file_too_large" and "--max_image_bytes=4000" in err.value.info.message
+    with pytest.raises(RejectedError) as err:  # would block forever if it were opened
+        load_image(root, "fifo.png", dataset_named("vgr"), LIMITS)
+    assert (err.value.info.check, "is a FIFO, not a regular file" in err.value.info.message) == (
+        "image_not_a_file",
+        True,
+    )
+    size = (tmp_path / "a.png").stat().st_size
+    with pytest.raises(RejectedError) as err:
+        load_image(root, "a.png", dataset_named("vgr"), LIMITS, budget=size - 1)
+    assert err.value.info.check == "sample_images_too_large"
+
+
+def test_a_zip_member_is_capped_by_its_ratio_and_its_declared_size(tmp_path):
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("images/Geo/bomb.png", png_bytes((8, 8)) + b"\0" * 3_000_000)
+        zf.writestr("images/Geo/big.png", os.urandom(20_000))
+    root = ImageRoot(str(archive))
+    with pytest.raises(RejectedError) as err:
+        load_image(root, "images/Geo/bomb.png", dataset_named("visualprm_raw"), ImageLimits(10**6, 10**8, 10**9))
+    assert err.value.info.check == "zip_member_ratio" and "zip bomb" in err.value.info.message
+    with pytest.raises(RejectedError) as err:
+        load_image(root, "images/Geo/big.png", dataset_named("visualprm_raw"), ImageLimits(10**6, 10_000, 10**9))
+    assert err.value.info.check == "image_file_too_large"

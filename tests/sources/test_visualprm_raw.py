@@ -23,6 +23,12 @@ def test_visualprm_raw_official_label_rule_and_early_stop_tail():
         ([{"step": "a", "score": "high", "num_mc_correct": 0, "num_mc_total": 16}], "wrong_type"),
         ([{"step": "a", "score": 0.5, "num_mc_correct": 8}], "missing_field"),
         (["just text"], "wrong_type"),
+        ([{"step": "a", "score": 1.0, "num_mc_correct": 2**40, "num_mc_total": 2**40}], "integer_out_of_range"),
+        ([{"step": "a", "score": 1.0, "num_mc_correct": 2**70, "num_mc_total": 2**70}], "integer_out_of_range"),
+        (
+            [{"step": "a", "score": 1.0, "num_mc_correct": 2**31 - 1, "num_mc_total": -(2**31) - 1}],
+            "integer_out_of_range",
+        ),
     ],
 )
 def test_visualprm_raw_malformed(steps, check):
