@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -91,6 +92,7 @@ def run(options: PipelineOptions, command: str = "run") -> Report | None:
     dataset = dataset_named(o.source)
 
     def check_files(files: list[str]) -> None:
+        preflight.check_output_apart(o.output, o.input, files)
         preflight.check_inputs(dataset, files, o.image_root)
 
     label = f"{command} {o.source}"
@@ -101,6 +103,13 @@ def run(options: PipelineOptions, command: str = "run") -> Report | None:
         plan = plan_version(
             options, command, list_inputs=mode != "build", clean=mode != "build", check_files=check_files
         )
+        if plan.skipped:
+            shown = ", ".join(plan.skipped[:3]) + (", …" if len(plan.skipped) > 3 else "")
+            print(
+                f"vgr-etl: note: {len(plan.skipped)} matched by --input not read (other file types, or subfolders: "
+                f"a directory is not read recursively): {shown}; listed in the report",
+                file=sys.stderr,
+            )
         with _lease_released_unless_submitted(plan, waits=mode is None):
             if plan.nothing_to_do:
                 if mode == "flex":

@@ -11,8 +11,9 @@ from beam_pipelines.layout import TMP
 from beam_pipelines.records import Provenance, RejectedError
 from beam_pipelines.sources import registry
 from beam_pipelines.sources.dataset import Dataset
-from beam_pipelines.sources.inputs import record_files
+from beam_pipelines.sources.inputs import file_format, record_files
 from beam_pipelines.sources.parsing import decode_raw
+from beam_pipelines.sources.readers.base import RecordFile, RecordStream
 from beam_pipelines.sources.readers.formats import head
 
 SAMPLE = 20
@@ -113,7 +114,49 @@ def check_image_root(dataset: Dataset, records: list[dict], image_root: str) -> 
         )
 
 
+SNIFF = 1 << 16
+"""Bytes read from the start of each JSON Lines or JSON input to check its encoding and line endings."""
+
+
+def check_text_inputs(files: list[str]) -> None:
+    """JSON Lines and JSON inputs are UTF-8 with `\n` line ends: a UTF-16 file (split on `\n` bytes it reads as
+    garbage records) or one with CR-only line ends (read as one record) is refused at launch, with the fix."""
+    for path in files:
+        if file_format(path) not in ("jsonl", "json"):
+            continue
+        with RecordStream(RecordFile("", path, "jsonl")) as stream:
+            head_bytes = stream.read(SNIFF)
+        if head_bytes.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise ValueError(
+                f"--input {path}: UTF-16 text (a byte-order mark), not UTF-8; re-encode it, e.g. "
+                f"`iconv -f UTF-16 -t UTF-8 {os.path.basename(path)}`"
+            )
+        if b"\r" in head_bytes and b"\n" not in head_bytes and len(head_bytes.strip()) > 0:
+            lines = head_bytes.count(b"\r")
+            if lines > 1:
+                raise ValueError(
+                    f"--input {path}: lines end in CR only (old Mac line ends: {lines} in the first {len(head_bytes)} "
+                    f"bytes, no LF), which would read as one record; convert them, e.g. `tr '\\r' '\\n'`"
+                )
+
+
+def check_output_apart(output: str, patterns: list[str], files: list[str]) -> None:
+    """The output is not an input directory, and no input file lies inside it: a run would read an earlier one's
+    report and pointer as records."""
+    out = _normalised(output)
+    inside = [f for f in files if _normalised(f).startswith(out + "/")]
+    same = [p for p in patterns if ("://" in p or os.path.isdir(p)) and _normalised(p) == out]
+    if same or inside:
+        what = f"is the --input directory {same[0]!r}" if same else f"holds --input files ({inside[0]!r})"
+        raise ValueError(f"--output {output!r} {what}: runs would read the outputs as records; write it elsewhere")
+
+
+def _normalised(path: str) -> str:
+    return path.rstrip("/") if "://" in path else os.path.realpath(path)
+
+
 def check_inputs(dataset: Dataset, files: list[str], image_root: str) -> None:
+    check_text_inputs(files)
     records = sample_records(dataset, files)
     check_source(dataset, records)
     check_image_root(dataset, records, image_root)

@@ -64,6 +64,8 @@ class VersionSection:
     already_present: int
     input_files: dict[str, int]
     dataset: DatasetSize
+    skipped_inputs: list[str] = dataclasses.field(default_factory=list)
+    """What the `--input` patterns matched that was not read: files of other types, subfolders."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,8 @@ def _build(kind: Any, value: Any) -> Any:
     """`value` (parsed JSON) as an instance of the type hint `kind`, nested dataclasses included."""
     if dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
-        return kind(**{f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(kind)})
+        fields = [f for f in dataclasses.fields(kind) if f.name in value or f.default_factory is dataclasses.MISSING]
+        return kind(**{f.name: _build(hints[f.name], value[f.name]) for f in fields})  # a newer field: its default
     options = [a for a in typing.get_args(kind) if a is not type(None)] if _is_union(kind) else []
     if options and value is not None:
         return _build(options[0], value)

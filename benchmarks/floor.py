@@ -20,6 +20,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation import images, replay
 from beam_pipelines.materialisation.crops import CropSettings
+from beam_pipelines.materialisation.images import ImageLimits
 from beam_pipelines.materialisation.transforms import _CropFn, _DecodeFn, _LoadImagesFn, _ReplayFn
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.records import Duplicate, Outcome, Provenance, RejectedError, Sample
@@ -83,7 +84,9 @@ def run_floor(source: str, input_path: str, image_root: str, output: str, shard:
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
     stages = (
         _ValidateBatchFn(dataset, suites, RECORDS, *batching),
-        _LoadImagesFn(dataset, image_root, o.max_image_pixels),
+        _LoadImagesFn(
+            dataset, image_root, ImageLimits(o.max_image_pixels, o.max_image_bytes, o.max_sample_image_bytes)
+        ),
         _ValidateBatchFn(dataset, suites, IMAGES, *batching),
         _DecodeFn(),
         _CropFn(CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)),

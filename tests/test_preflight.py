@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import report_of, run_cli
 
 
 def one_line(capsys) -> str:
@@ -111,3 +111,84 @@ def test_run_help_shows_the_defaults_the_required_options_and_beams(capsys):
     text = capsys.readouterr().out
     assert "required:" in text and "--source {vgr,visualprm,visualprm_raw,visualprocessbench}" in text
     assert "(default: 1000)" in text and "--runner" in text and "docs/runners.md" in text
+
+
+def _vpb_lines(demo) -> list[bytes]:
+    with open(demo["visualprocessbench"].inputs[0], "rb") as f:
+        return [line for line in f if line.strip()]
+
+
+def _vpb_args(demo, input_: str, out) -> list[str]:
+    run = demo["visualprocessbench"]
+    return ["--source=visualprocessbench", f"--input={input_}", f"--image_root={run.image_root}", f"--output={out}"]
+
+
+@pytest.mark.slow
+def test_a_directory_reads_compressed_json_lines_and_says_what_it_does_not_read(demo, tmp_path, capsys):
+    import bz2
+    import gzip
+
+    import zstandard
+
+    lines = _vpb_lines(demo)
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + b"".join(lines[:3]))  # a UTF-8 byte-order mark first
+    (folder / "b.jsonl.gz").write_bytes(gzip.compress(b"".join(lines[3:5])))
+    (folder / "c.jsonl.bz2").write_bytes(bz2.compress(b"".join(lines[5:6])))
+    (folder / "d.json.zst").write_bytes(zstandard.ZstdCompressor().compress(b"".join(lines[6:8])))
+    (folder / "notes.txt").write_text("not records")
+    (folder / "e.JSONL.txt").write_bytes(lines[0])
+    (folder / "sub" / "f.jsonl").write_bytes(lines[0])
+    out = tmp_path / "o"
+    assert run_cli(*_vpb_args(demo, str(folder), out), "--max_reject_fraction=1") == 0
+    err = capsys.readouterr().err
+    assert "vgr-etl: note: 3 matched by --input not read" in err and "not read recursively" in err
+    report = report_of(out)
+    assert report["version"]["skipped_inputs"] == [
+        str(folder / "e.JSONL.txt"),
+        str(folder / "notes.txt"),
+        str(folder / "sub") + "/",
+    ]
+    assert report["version"]["input_files"] == {"read": 4}
+    assert report["input_records"] == 8 and report["invariant"]["holds"], "every line of the four files, once"
+    assert report["rejected_by_check"].get("malformed_json", 0) == 0, "the byte-order mark is not part of record 1"
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("utf16", "UTF-16 text (a byte-order mark), not UTF-8; re-encode it"),
+        ("cr", "lines end in CR only"),
+    ],
+)
+def test_text_inputs_that_would_be_misread_fail_the_launch(demo, tmp_path, capsys, content, says):
+    lines = _vpb_lines(demo)[:3]
+    path = tmp_path / "test.jsonl"
+    if content == "utf16":
+        path.write_bytes(b"".join(lines).decode("utf-8").encode("utf-16"))
+    else:
+        path.write_bytes(b"".join(line.rstrip(b"\r\n") + b"\r" for line in lines))
+    assert run_cli(*_vpb_args(demo, str(path), tmp_path / "o")) == 2
+    assert says in one_line(capsys)
+
+
+def test_a_fifo_as_input_is_refused_not_waited_on(demo, tmp_path, capsys):
+    fifo = tmp_path / "test.jsonl"
+    os.mkfifo(fifo)
+    assert run_cli(*_vpb_args(demo, str(fifo), tmp_path / "o")) == 2
+    assert "a FIFO, not a regular file" in one_line(capsys)
+
+
+@pytest.mark.slow
+def test_an_output_in_the_input_directory_is_refused(demo, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "test.jsonl").write_bytes(b"".join(_vpb_lines(demo)))
+    assert run_cli(*_vpb_args(demo, str(folder), folder)) == 2
+    assert "is the --input directory" in one_line(capsys)
+    out = folder / "o"
+    out.mkdir()
+    (out / "report.json").write_text("{}")  # what an earlier run left, which a recursive glob matches
+    assert run_cli(*_vpb_args(demo, str(folder / "**" / "*.json*"), out)) == 2
+    assert "holds --input files" in capsys.readouterr().err

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import zipfile
 from collections.abc import Callable
 
 from apache_beam.io.filesystems import FileSystems
 
 from beam_pipelines.sources.huggingface import expand_hf
-from beam_pipelines.sources.readers.base import RecordFile, open_file
+from beam_pipelines.sources.readers.base import COMPRESSED, RecordFile, compression_of, open_file
 
 FORMATS = {
     ".parquet": "parquet",
@@ -32,10 +33,23 @@ MemberRule = Callable[[list[str]], list[str]]
 
 def file_format(path: str) -> str:
     lower = path.lower()
+    compression = compression_of(path)
+    stem = lower[: len(lower) - len(compression)]
     for ext, kind in FORMATS.items():
-        if lower.endswith(ext):
+        if stem.endswith(ext) and (not compression or kind in ("jsonl", "json")):
             return kind
-    raise ValueError(f"--input {path}: unsupported file type (expected .parquet, .jsonl, .json, .arrow or .zip)")
+    raise ValueError(
+        f"--input {path}: unsupported file type (expected .parquet, .jsonl, .json, .arrow or .zip; JSON Lines and "
+        f"JSON may be compressed: {', '.join(COMPRESSED)})"
+    )
+
+
+def readable(path: str) -> bool:
+    try:
+        file_format(path)
+    except ValueError:
+        return False
+    return True
 
 
 def expand_pattern(pattern: str, option: str = "--input") -> list[str]:
@@ -50,15 +64,44 @@ def expand_pattern(pattern: str, option: str = "--input") -> list[str]:
         for path in hf_files:
             file_format(path)  # an unsupported file (say .jsonl.gz) is an error, not a silent skip
         return hf_files
+    matched = match_pattern(pattern)
+    paths = sorted(p for p in matched if readable(p))
+    if not paths:
+        raise ValueError(f"{option} {pattern!r} matched no .parquet, .jsonl, .json, .arrow or .zip files")
+    for path in paths:
+        _check_regular(path, option)
+    return paths
+
+
+def match_pattern(pattern: str) -> list[str]:
+    """Everything a pattern matches: a directory's entries but hidden ones (not recursively: a subfolder is one
+    entry, which is not read), a glob's matches, a gs:// prefix's objects."""
     if "://" not in pattern and os.path.isdir(pattern):
-        pattern = os.path.join(pattern, "*")
+        return sorted(os.path.join(pattern, n) for n in os.listdir(pattern) if not n.startswith("."))
     result = FileSystems.match([pattern])[0]
     if not result.metadata_list and "://" in pattern and not _GLOB.search(pattern):
         result = FileSystems.match([pattern.rstrip("/") + "/*"])[0]
-    paths = sorted(m.path for m in result.metadata_list if any(m.path.lower().endswith(e) for e in FORMATS))
-    if not paths:
-        raise ValueError(f"{option} {pattern!r} matched no .parquet, .jsonl, .json, .arrow or .zip files")
-    return paths
+    return sorted(m.path for m in result.metadata_list)
+
+
+def skipped(pattern: str) -> list[str]:
+    """What a pattern matches that is not read: files of other types and subfolders (a directory is not read
+    recursively), so that the launch can say so."""
+    if expand_hf(pattern) is not None:
+        return []
+    return [
+        p + ("/" if os.path.isdir(p) else "") for p in match_pattern(pattern) if not readable(p) or os.path.isdir(p)
+    ]
+
+
+def _check_regular(path: str, option: str) -> None:
+    """A local input that is a FIFO or device would block the launch when read: refused with what it is."""
+    if "://" in path:
+        return
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = "FIFO" if stat.S_ISFIFO(mode) else "directory" if stat.S_ISDIR(mode) else "special file"
+        raise ValueError(f"{option} {path}: a {kind}, not a regular file")
 
 
 def annotation_members(names: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ from beam_pipelines.files import remove_matching, remove_tree
 from beam_pipelines.flags import as_compared, config_of, content_options
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.options import VgrEtlOptions
-from beam_pipelines.sources.inputs import expand_pattern
+from beam_pipelines.sources.inputs import expand_pattern, skipped
 from beam_pipelines.versioning import lease
 from beam_pipelines.versioning.inputs import fingerprint, unchanged
 from beam_pipelines.versioning.manifest import Manifest, read_current, version_name, version_number
@@ -38,6 +38,8 @@ class VersionPlan:
     on_removed: str = "keep"
     max_reject_fraction: float = 1.0
     created_at: str = ""
+    skipped: tuple[str, ...] = ()
+    """What the input patterns matched that is not read (other file types, subfolders): said at launch, reported."""
     lease: str = ""
     """The owner id of the output's lease this command holds (`versioning.lease`); empty for a build-only run."""
 
@@ -115,6 +117,7 @@ def plan_version(
             )
     if list_inputs:  # a launch that fails on its inputs leaves the output untouched
         files = sorted({f for pattern in o.input for f in expand_pattern(pattern)})
+        common["skipped"] = tuple(sorted({s for pattern in o.input for s in skipped(pattern)}))
         for pattern in o.label_reference or ():  # fail the launch, not the job
             expand_pattern(pattern, "--label_reference")
         if check_files is not None:

@@ -157,6 +157,7 @@ def version_section(plan: VersionPlan, manifest: Manifest, accepted: int, remove
             units=len(manifest.units),
             files={k: len(manifest.files(k)) for k in DATASET_KINDS},
         ),
+        skipped_inputs=list(plan.skipped),
     )
 
 

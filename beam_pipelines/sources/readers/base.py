@@ -61,11 +61,45 @@ def open_file(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+COMPRESSED = (".gz", ".bz2", ".zst", ".zstd", ".xz", ".lzma", ".deflate")
+"""What JSON Lines and JSON files may be compressed with (Beam's file systems decompress them as they read)."""
+
+
+def compression_of(path: str) -> str:
+    """The compression suffix of a file (`.gz`, ...), or "" for an uncompressed one."""
+    lower = path.lower()
+    return next((c for c in COMPRESSED if lower.endswith(c)), "")
+
+
+class _Lines:
+    """Beam's decompressing file, iterable by lines like the others."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self._inner.readline():
+            yield line
+
+    def read(self, n: int = -1) -> bytes:
+        return self._inner.read(n)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._inner.seek(offset, whence)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class RecordStream:
     """A binary stream over a record file: the file itself, or its zip member (seekable either way)."""
 
     def __init__(self, file: RecordFile):
-        self._file = open_file(file.path)
+        compressed = not file.member and not file.path.startswith(HUB_PREFIX) and compression_of(file.path)
+        if compressed:  # decompressed as read; seeking forward reads from the start
+            self._file = _Lines(FileSystems.open(file.path, compression_type=CompressionTypes.AUTO))
+        else:
+            self._file = open_file(file.path)
         self._zip = zipfile.ZipFile(self._file) if file.member else None
         self.stream = self._zip.open(file.member) if self._zip else self._file
 

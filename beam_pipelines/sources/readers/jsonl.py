@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from beam_pipelines.records import RawRecord
-from beam_pipelines.sources.readers.base import Chunk, RecordFile, RecordStream
+from beam_pipelines.sources.readers.base import Chunk, RecordFile, RecordStream, compression_of
+
+UTF8_BOM = b"\xef\xbb\xbf"
+"""Some editors start UTF-8 files with it; it is not part of the first record."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,10 @@ class JsonlChunk(Chunk):
 
 
 def plan(file: RecordFile, rows_per_chunk: int) -> list[Chunk]:
-    """One pass over the lines: a chunk starts every `rows_per_chunk` non-blank lines."""
+    """One pass over the lines: a chunk starts every `rows_per_chunk` non-blank lines. A compressed file is one
+    chunk (read in one pass: a compressed stream cannot seek but by reading from its start)."""
+    if not file.member and compression_of(file.path):
+        rows_per_chunk = 2**62
     chunks: list[Chunk] = []
     offset = 0
     start_line = start_offset = 0
@@ -45,6 +51,8 @@ def read(chunk: JsonlChunk) -> Iterator[RawRecord]:
         s.seek(chunk.offset)
         left = chunk.num_rows
         for line_no, line in enumerate(s, start=chunk.first_row):
+            if line_no == 0 and line.startswith(UTF8_BOM):
+                line = line[len(UTF8_BOM) :]
             if not line.strip():
                 continue
             yield RawRecord(chunk.file.source, chunk.provenance(line_no), line=line.rstrip(b"\r\n"))
