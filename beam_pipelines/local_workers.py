@@ -94,10 +94,24 @@ def fork_unsafe_reason() -> str | None:
     return f"the launching process runs {threads} Python threads" if threads > 1 else None
 
 
-def _in_child(body: Callable[[], None]) -> None:
-    """Run `body` in a forked child and leave without running the parent's exit handlers or flushing its buffers."""
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux `PR_SET_PDEATHSIG`): a launcher killed with
+    SIGKILL takes its zygote along, and a zygote its workers, instead of leaving them running unattended."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _in_child(body: Callable[[], None], parent: int) -> None:
+    """Run `body` in a forked child, which dies with `parent`, and leave without running the parent's exit handlers
+    or flushing its buffers."""
     code = 0
     try:
+        _die_with_parent(parent)
         body()
     except BaseException:
         traceback.print_exc()
@@ -115,11 +129,12 @@ class Zygote:
     ) -> None:
         requests_r, self._requests = os.pipe()
         replies, replies_w = os.pipe()
+        launcher = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
             os.close(self._requests)
             os.close(replies)
-            _in_child(lambda: _serve(requests_r, replies_w, work, preload))
+            _in_child(lambda: _serve(requests_r, replies_w, work, preload), launcher)
         os.close(requests_r)
         os.close(replies_w)
         self._replies = os.fdopen(replies, "rb")
@@ -159,11 +174,12 @@ def _serve(requests: int, replies: int, work: Callable[[dict[str, str]], None], 
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
             env = json.loads(line)
+            zygote = os.getpid()
             pid = os.fork()
             if pid == 0:
                 os.close(requests)
                 os.close(replies)
-                _in_child(functools.partial(work, env))
+                _in_child(functools.partial(work, env), zygote)
             children.add(pid)
             os.write(replies, f"{pid}\n".encode())
     _reap(children, EXIT_GRACE_S)

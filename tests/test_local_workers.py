@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from beam_pipelines import local_workers
 from beam_pipelines.local_workers import Zygote, fork_unsafe_reason
 
 out, mode = sys.argv[1], sys.argv[2]
-local_workers.EXIT_GRACE_S = 0.5
+local_workers.EXIT_GRACE_S = 0.5 if mode != "killed" else 600
 
 def work(env):
     with open(os.path.join(out, env["WORKER_ID"]), "w") as f:
@@ -46,6 +47,9 @@ zygote = Zygote(work, preload=lambda: os.environ.__setitem__("PRELOADED", "yes")
 pids = [zygote.start({"WORKER_ID": f"w{i}", "X": str(i)}) for i in range(3)]
 while len(os.listdir(out)) < 3:
     time.sleep(0.01)
+if mode == "killed":  # the launcher dies without closing: its zygote would wait EXIT_GRACE_S for the workers
+    print(json.dumps({"zygote": zygote.pid, "pids": pids}), flush=True)
+    os.kill(os.getpid(), 9)
 started = time.monotonic()
 status = zygote.close()
 print(json.dumps({"unsafe": unsafe, "zygote": zygote.pid, "pids": pids, "status": status,
@@ -89,6 +93,22 @@ def test_workers_are_children_of_the_preloaded_zygote(tmp_path):
     # the preload ran once, in the zygote: every worker inherits it, the launcher does not have it
     assert {w["preloaded"] for w in workers.values()} == {"yes"} and result["parent_env"] is None
     assert all(_gone(pid) for pid in [result["zygote"], *result["pids"]])
+
+
+@pytest.mark.slow
+def test_a_launcher_killed_with_sigkill_takes_its_zygote_and_workers_along(tmp_path):
+    out = tmp_path / "workers"
+    out.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", ZYGOTE_SCRIPT, str(out), "killed"], capture_output=True, text=True, timeout=60,
+        env=subprocess_env(),
+    )  # fmt: skip
+    assert done.returncode == -9
+    started = json.loads(done.stdout.strip().splitlines()[-1])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not all(_gone(p) for p in [started["zygote"], *started["pids"]]):
+        time.sleep(0.05)
+    assert all(_gone(p) for p in [started["zygote"], *started["pids"]]), "no orphan worker outlives its launcher"
 
 
 @pytest.mark.slow

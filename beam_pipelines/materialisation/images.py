@@ -243,23 +243,48 @@ def _gcs_folders(url: str) -> list[str]:
     return [p[len(prefix) :].rstrip("/") for p in blobs.prefixes]
 
 
-def _open(data: bytes, path: str) -> Image.Image:
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF8": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
+def _signature(data: bytes) -> str | None:
+    """The format a file's first bytes announce, whatever Pillow makes of the rest."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((name for magic, name in _SIGNATURES.items() if data.startswith(magic)), None)
+
+
+def _open(data: bytes, path: str, max_pixels: int | None = None) -> Image.Image:
+    """The image's header; a format Pillow does not know is `not_an_image`, a known one whose header is damaged
+    (a PNG chunk's checksum) `image_unreadable`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
-        raise RejectedError(STAGE, "image_too_large", f"image {path!r}: {exc}") from None
+    except Image.DecompressionBombError:  # Pillow's own limit (twice ours): say ours
+        limit = f"above --max_image_pixels={max_pixels}" if max_pixels else "too many pixels"
+        raise RejectedError(STAGE, "image_too_large", f"image {path!r} has a header of {limit}") from None
     except UnidentifiedImageError:  # its message names the in-memory buffer's address, which differs per run
+        known = _signature(data)
+        if known:
+            raise RejectedError(
+                STAGE, "image_unreadable", f"image {path!r} is a {known} with a damaged header"
+            ) from None
         raise RejectedError(STAGE, "not_an_image", f"image {path!r} is not in an image format Pillow knows") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise RejectedError(STAGE, "not_an_image", f"image {path!r} is not a readable image: {exc}") from None
+    except (OSError, ValueError, SyntaxError, struct.error) as exc:
+        raise RejectedError(STAGE, "image_unreadable", f"image {path!r} has a damaged header: {exc}") from None
 
 
 def probe(data: bytes, path: str, max_pixels: int) -> tuple[str, int, int, int]:
     """(format, width, height, EXIF orientation) from the header alone; the pixel cap and the JPEG scan cap are
     checked here, before any decode."""
-    im = _open(data, path)
+    im = _open(data, path, max_pixels)
     width, height = im.size
     if im.format in ("JPEG", "MPO"):
         scans = data.count(b"\xff\xda")  # SOS markers: the entropy-coded data never holds this byte pair
@@ -308,9 +333,20 @@ def decode(data: bytes, path: str, rgb: bool) -> Image.Image | None:
 
 def to_rgb(im: Image.Image) -> Image.Image:
     """RGB pixels. Pillow converts 16-bit greyscale (`I;16*`, and `I` holding values above 255) by clipping
-    to 0 or 255, which wipes the picture out: those are scaled to 8 bits (value >> 8) first."""
+    to 0 or 255, which wipes the picture out: those are scaled to 8 bits (value >> 8) first; 32-bit float pixels
+    in [0, 1] are scaled by 255, other float ranges rejected (converted, they were all black)."""
     if im.mode == "RGB":
         return im
+    if im.mode == "F":  # 32-bit float: [0, 1] is the one common convention; anything else has no defined scale
+        values = np.asarray(im)
+        if not (np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1):
+            raise RejectedError(
+                DECODE_STAGE,
+                "image_unsupported_mode",
+                f"32-bit float pixels from {float(np.nanmin(values))} to {float(np.nanmax(values))}: only [0, 1] "
+                "has a defined scale to 8 bits",
+            )
+        return Image.fromarray(np.round(values * 255).astype(np.uint8), "L").convert("RGB")
     if im.mode.startswith("I;16") or (im.mode == "I" and im.getextrema()[1] > 255):
         eight_bit = np.clip(np.asarray(im).astype(np.int64) >> 8, 0, 255).astype(np.uint8)
         return Image.fromarray(eight_bit, "L").convert("RGB")

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from beam_pipelines.geometry import pixel_box
 from beam_pipelines.materialisation.images import to_rgb
-from beam_pipelines.records import Duplicate, Region, Rejection, Sample
+from beam_pipelines.records import Duplicate, Region, RejectedError, Rejection, Sample
 from beam_pipelines.sinks import profile
 from beam_pipelines.sources.dataset import Dataset, Segments
 
@@ -94,7 +94,7 @@ def _boxed_thumbnail(sample: Sample, colour: str = "red") -> str | None:
         image = to_rgb(image)
         image.load()
         image.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    except (OSError, ValueError, Image.DecompressionBombError):  # a rejected image may not decode at all
+    except (OSError, ValueError, RejectedError, Image.DecompressionBombError):  # a rejected image may not decode
         return None
     width, height = first.encoded.width, first.encoded.height
     sx, sy = image.width / max(1, width), image.height / max(1, height)

@@ -291,3 +291,34 @@ def test_a_zip_member_is_capped_by_its_ratio_and_its_declared_size(tmp_path):
     with pytest.raises(RejectedError) as err:
         load_image(root, "images/Geo/big.png", dataset_named("visualprm_raw"), ImageLimits(10**6, 10_000, 10**9))
     assert err.value.info.check == "image_file_too_large"
+
+
+def _png_header(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_reasons_say_what_happened():
+    with pytest.raises(RejectedError) as err:  # Pillow refuses it itself (twice its limit): our limit is quoted
+        probe(_png_header(20_000, 20_000), "h.png", 10**6)
+    assert err.value.info.check == "image_too_large" and "--max_image_pixels=1000000" in err.value.info.message
+    broken = bytearray(png_bytes((10, 10)))
+    broken[20] ^= 0xFF  # a byte of the IHDR chunk: its checksum no longer matches
+    with pytest.raises(RejectedError) as err:
+        probe(bytes(broken), "b.png", 10**6)
+    assert err.value.info.check == "image_unreadable"
+
+
+def test_float_pixels_are_scaled_from_the_unit_range_or_rejected():
+    ramp = np.linspace(0, 1, 64 * 32, dtype=np.float32).reshape(32, 64)
+    rgb = np.asarray(to_rgb(Image.fromarray(ramp, "F")))
+    assert rgb[0, 0, 0] == 0 and rgb[-1, -1, 0] == 255 and rgb.std() > 50, "a ramp, not black"
+    with pytest.raises(RejectedError) as err:
+        to_rgb(Image.fromarray(ramp * 1000, "F"))
+    assert err.value.info.check == "image_unsupported_mode" and "0.0 to 1000.0" in err.value.info.message
