@@ -39,13 +39,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_pipelines import progress
 from beam_pipelines.files import AtomicFile
-from beam_pipelines.materialisation.images import check_relative
+from beam_pipelines.materialisation.images import MAX_ZIP_RATIO, check_relative
 from beam_pipelines.records import RejectedError
 
 BLOCK = 1 << 20
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _ZIP_PART = re.compile(r"^(?P<zip>.+\.zip)(?:_[a-z]+|\.\d{3})$")
-_S_IFMT, _S_IFLNK = 0o170000, 0o120000
+_S_IFMT, _S_IFLNK, _S_IFREG = 0o170000, 0o120000, 0o100000
 
 
 @dataclass(frozen=True)
@@ -250,10 +250,18 @@ def _tar_members(archive: Archive) -> Iterator[Member]:
 def _zip_members(task: Task) -> Iterator[Member]:
     with _open_zip(task.archive) as zf:
         for info in zf.infolist()[task.start : task.stop]:
+            mode = (info.external_attr >> 16) & _S_IFMT
             if info.is_dir():
                 yield Member(info.filename, 0, is_dir=True)
-            elif (info.external_attr >> 16) & _S_IFMT == _S_IFLNK:
-                yield Member(info.filename, info.file_size, reason="symlink (only regular files are staged)")
+            elif mode not in (0, _S_IFREG):
+                kind = "symlink" if mode == _S_IFLNK else "device, FIFO or socket"
+                yield Member(info.filename, info.file_size, reason=f"{kind} (only regular files are staged)")
+            elif info.file_size > MAX_ZIP_RATIO * max(1, info.compress_size):
+                reason = (
+                    f"inflates from {info.compress_size} to {info.file_size} bytes, more than {MAX_ZIP_RATIO} times: "
+                    "refused as a zip bomb"
+                )
+                yield Member(info.filename, info.file_size, reason=reason)
             else:
                 yield Member(info.filename, info.file_size, open=lambda info=info: zf.open(info))
 
@@ -309,6 +317,7 @@ def run_task(task: Task, dest: str) -> dict[str, Any]:
     result = _result(task.archive.name, [])
     refused, errors = result["refused"], result["errors"]
     written: list[tuple[str, int]] = []
+    this_run: set[str] = set()
     members = _tar_members(task.archive) if task.archive.kind == "tar" else _zip_members(task)
     sender = progress.sender()
     try:
@@ -323,7 +332,7 @@ def run_task(task: Task, dest: str) -> dict[str, Any]:
             except RejectedError as exc:
                 refused.append({"member": member.name, "reason": exc.info.message})
                 continue
-            if destination.has(path, member.size):
+            if path not in this_run and destination.has(path, member.size):  # a rerun; a duplicate: the last wins
                 result["skipped"] += 1
                 continue
             try:
@@ -334,6 +343,12 @@ def run_task(task: Task, dest: str) -> dict[str, Any]:
                     raise
                 errors.append(f"{member.name}: {type(exc).__name__}: {exc}")
                 continue
+            except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
+                refused.append({"member": member.name, "reason": f"conflicts with a file or folder of its name: {exc}"})
+                continue
+            if path in this_run:
+                written = [(p, n) for p, n in written if p != path]
+            this_run.add(path)
             written.append((path, size))
     except (CorruptArchive, gzip.BadGzipFile, zlib.error) as exc:  # only a tar's stream raises these here
         destination.remove([path for path, _ in written])

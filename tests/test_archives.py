@@ -337,3 +337,36 @@ def test_an_unreadable_zip_fails_alone_with_a_report(archives, tmp_path, capsys)
     assert len(errors[str(missing / "images.zip")]) == 1 and "BadZipFile" in errors[str(missing / "images.zip")][0]
     assert report["written"] == len(TAR_FILES) + len(TAR2_FILES)
     assert "1 archive errors" in capsys.readouterr().err
+
+
+def _tar(path: Path, entries: list[tuple[str, bytes]]) -> None:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+
+
+def test_a_tar_member_conflicting_with_a_file_is_reported_and_the_rest_staged(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    entries = [("r/c", b"a file"), ("r/c/d.png", b"under the file"), ("r/dup.png", b"first"), ("r/e.png", b"E")]
+    _tar(archive, [*entries, ("r/dup.png", b"lastt")])  # same size as the first copy: the last one still wins
+    report = stage_images([str(archive)], str(tmp_path / "root"), workers=1)
+    assert tree(tmp_path / "root") == {"r/c": b"a file", "r/dup.png": b"lastt", "r/e.png": b"E"}
+    (entry,) = report["archives"]
+    assert [r["member"] for r in entry["refused"]] == ["r/c/d.png"] and "conflicts" in entry["refused"][0]["reason"]
+    assert "errors" not in entry and report["errors"] == 0 and report["written"] == 3
+
+
+def test_zip_entries_that_are_devices_or_bombs_are_refused(tmp_path):
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        device = zipfile.ZipInfo("images/dev.png")
+        device.external_attr = (0o020644 << 16) | 0  # a character device
+        zf.writestr(device, b"")
+        zf.writestr("images/bomb.png", b"\0" * 2_000_000)
+        zf.writestr("images/ok.png", os.urandom(100))
+    report = stage_images([str(archive)], str(tmp_path / "root"), workers=1)
+    reasons = {r["member"]: r["reason"] for a in report["archives"] for r in a["refused"]}
+    assert "device, FIFO or socket" in reasons["images/dev.png"] and "zip bomb" in reasons["images/bomb.png"]
+    assert list(tree(tmp_path / "root")) == ["images/ok.png"]
