@@ -39,6 +39,7 @@ from beam_pipelines.sinks.counters import MergeCounts
 from beam_pipelines.sinks.progress import ReportDone, ReportPlanned
 from beam_pipelines.sinks.shards import ShardLimits, ShardTarget
 from beam_pipelines.sinks.transforms import (
+    ConformRows,
     CountOutcomes,
     WriteDeadLetters,
     WriteErrorRecords,
@@ -110,6 +111,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
             from beam_pipelines.annotation.transforms import settings_of as annotation_settings
 
             outcomes = outcomes | "AnnotateSamples" >> AnnotateSamples(annotation_settings(o, dataset), dataset, errors)
+    outcomes = outcomes | "ConformRows" >> ConformRows(errors)
     error_shards, error_counts = errors.output()
 
     _ = chunks | "ReportPlanned" >> ReportPlanned()

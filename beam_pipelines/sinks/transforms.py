@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.transforms.error_handling import ErrorHandler
 
+from beam_pipelines.records import RejectedError, Sample
 from beam_pipelines.sinks.counters import MergeCounts, outcome_stats
 from beam_pipelines.sinks.dead_letters import DeadLetterWriterFn, write_error_records
 from beam_pipelines.sinks.parquet import IndexShardWriterFn, ParquetShardWriterFn
+from beam_pipelines.sinks.schema import row_problems
 from beam_pipelines.sinks.shards import ChunkWriterFn, ShardTarget
 from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn
+from beam_pipelines.stages import SampleStage, SampleStageFn
+
+
+class _ConformFn(SampleStageFn):
+    stage = "conform_rows"
+
+    def apply(self, sample: Sample) -> Sample:
+        problems = row_problems(sample)
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise RejectedError("write", "row_out_of_schema", "; ".join(problems[:3]) + more)
+        return sample
+
+
+class ConformRows(SampleStage):
+    """Accepted samples whose rows would not fit the outputs' schemas are rejected here, once, before the writers
+    fan out: a writer's failure would fail the whole job, and a row rejected by one writer only would leave the
+    Parquet, tar and index files of a chunk disagreeing."""
+
+    def __init__(self, errors: ErrorHandler):
+        super().__init__(_ConformFn(), errors)
 
 
 class _WriteShards(beam.PTransform):

@@ -29,6 +29,7 @@ from beam_pipelines.sinks.schema import (
     region_rows,
     rejection_line,
     replay_columns,
+    row_problems,
     sample_row,
     to_json,
 )
@@ -264,3 +265,19 @@ def test_a_rejected_raw_line_is_kept_as_text():
         "errors": [{"stage": "read", "check": "bad_json", "message": "no"}],
         "raw_line": "{x",
     }
+
+
+def test_rows_that_would_not_fit_the_schemas_are_found_before_a_writer_fails_on_them():
+    sample = _vgr()
+    assert row_problems(sample) == []
+    pa.Table.from_pylist([sample_row(sample)], schema=SAMPLE_SCHEMA)  # what the check stands in for
+    huge = dataclasses.replace(
+        sample, steps=(Step(0, "s", "+", 1, 1.0, num_mc_correct=2**40, num_mc_total=2**70),), visual_tokens=(-1, 3)
+    )
+    problems = row_problems(huge)
+    assert "samples.steps[0].num_mc_correct = 1099511627776 does not fit int32" in problems
+    assert any(p.startswith("samples.steps[0].num_mc_total = ") for p in problems)
+    with pytest.raises((pa.ArrowInvalid, OverflowError)):  # and why: the writer would have failed on it
+        pa.Table.from_pylist([sample_row(huge)], schema=SAMPLE_SCHEMA)
+    odd = dataclasses.replace(sample, subset=7)
+    assert row_problems(odd) == ["samples.subset is int, not a string"] + ["regions.subset is int, not a string"] * 2
