@@ -47,7 +47,7 @@ def bar_chart(
             axes.bar(positions, counts, bottom=bottom, color=palette.get(name, BLUE), width=0.85, label=name)
             bottom = [b + n for b, n in zip(bottom, counts, strict=True)]
         axes.set_title(f"{title} (n={sum(totals):,})", loc="left")
-        every = -(-len(labels) // 10)  # at most about ten tick labels
+        every = 1 if len(labels) <= 12 else -(-len(labels) // 10)  # past twelve bins, about ten tick labels
         shown = [label if i % every == 0 else "" for i, label in enumerate(labels)]
         axes.set_xticks(
             positions, shown, rotation=45 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center"

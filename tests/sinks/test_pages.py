@@ -389,3 +389,10 @@ def test_a_rejected_image_that_does_not_decode_is_listed_without_a_picture():
     showcase = _showcase([rejection])
     assert showcase["rejected"][0]["image"] is None
     assert "truncated: cut" in preview_page(_report(), showcase)
+
+
+def test_every_category_of_a_plot_is_named():
+    steps = [Step(i, "s", "+", 0) for i in range(3)]
+    sample = Sample("p", "visualprocessbench", "Geo", Provenance("f", 0, "c"), (), "q", "a", steps=tuple(steps))
+    svg = _svgs(validation_page(_report(), {}, profile=_showcase([sample])["profile"]))["first step labelled −"][0]
+    assert ">none</text>" in svg and ">10+</text>" in svg and ">9</text>" in svg, "twelve categories, twelve names"
