@@ -90,8 +90,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         raws = chunks | "ReadRecords" >> ReadRecords()
         parsed = raws | "ParseSamples" >> ParseSamples(dataset, ids["kept"], errors)
         parsed, record_checks = parsed | "ValidateRecords" >> ValidateRecords(dataset, suites, *batching, references)
-        limits = ImageLimits(o.max_image_pixels, o.max_image_bytes, o.max_sample_image_bytes)
-        loaded = parsed | "LoadImages" >> LoadImages(dataset, o.image_root, limits, errors)
+        loaded = parsed | "LoadImages" >> LoadImages(dataset, o.image_root, ImageLimits.of(o), errors)
         loaded, image_checks = loaded | "ValidateImages" >> ValidateImages(dataset, suites, *batching)
         annotate = bool(o.annotation_model) and bool(dataset.annotated)
         outcomes = (

@@ -84,9 +84,7 @@ def run_floor(source: str, input_path: str, image_root: str, output: str, shard:
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
     stages = (
         _ValidateBatchFn(dataset, suites, RECORDS, *batching),
-        _LoadImagesFn(
-            dataset, image_root, ImageLimits(o.max_image_pixels, o.max_image_bytes, o.max_sample_image_bytes)
-        ),
+        _LoadImagesFn(dataset, image_root, ImageLimits.of(o)),
         _ValidateBatchFn(dataset, suites, IMAGES, *batching),
         _DecodeFn(),
         _CropFn(CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)),

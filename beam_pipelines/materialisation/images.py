@@ -22,6 +22,7 @@ import struct
 import warnings
 import zipfile
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
@@ -49,6 +50,11 @@ class ImageLimits:
     max_pixels: int
     max_bytes: int
     max_sample_bytes: int
+
+    @classmethod
+    def of(cls, options: Any) -> ImageLimits:
+        """The limits a run's options set (`--max_image_pixels`, `--max_image_bytes`, `--max_sample_image_bytes`)."""
+        return cls(options.max_image_pixels, options.max_image_bytes, options.max_sample_image_bytes)
 
 
 _EXT = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "MPO": "jpg"}

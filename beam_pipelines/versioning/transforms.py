@@ -372,8 +372,7 @@ class KeepLease(beam.PTransform):
 
     def expand(self, elements):
         output, owner = self.plan.output, self.plan.lease
-        renewed = elements | "Renew" >> beam.Map(lambda _: lease.renew_if_due(output, owner))
-        return renewed | "EmitNothing" >> beam.Filter(bool)
+        return elements | "Renew" >> beam.FlatMap(lambda _: lease.renew_if_due(output, owner) or ())
 
 
 class PublishVersion(beam.PTransform):

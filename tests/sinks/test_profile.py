@@ -9,6 +9,7 @@ from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Region
 from beam_pipelines.sinks.profile import BY_NAME, add, drawn, measure, merge, ordered
 from beam_pipelines.sinks.showcase import Showcase
 from beam_pipelines.sources.registry import dataset_named
+from tests.sinks.test_showcase import _fold
 
 
 def _vgr(i: int = 0, subset: str = "chartqa") -> Sample:
@@ -63,13 +64,6 @@ def test_the_fold_does_not_depend_on_bundling():
     assert sum(whole["chartqa"]["regions_per_sample"]) == 30
     assert sum(whole["ai2d"]["box_width_px"]) == 60
     assert merge([{}, whole]) == whole and ordered(whole) == whole and list(whole) == ["ai2d", "chartqa"]
-
-
-def _fold(fn: Showcase, samples: list[Sample]) -> dict:
-    acc = fn.create_accumulator()
-    for sample in samples:
-        acc = fn.add_input(acc, sample)
-    return acc
 
 
 def test_only_histograms_that_say_something_are_drawn():
