@@ -21,11 +21,14 @@ MAX_ESTIMATE = 2**31 - 1
 
 
 def estimated_bytes(value: Outcome) -> int:
-    """Roughly what `OutcomeCoder.encode(value)` would take: image bytes, decoded pixels and crops, plus overhead."""
+    """Roughly what `OutcomeCoder.encode(value)` would take: image bytes, decoded pixels, thumbnails and crops,
+    plus overhead."""
     if not isinstance(value, Sample):
         return RECORD_OVERHEAD
     images = sum(
-        len(img.encoded.data) + (3 * img.encoded.width * img.encoded.height if img.pixels is not None else 0)
+        len(img.encoded.data)
+        + (3 * img.encoded.width * img.encoded.height if img.pixels is not None else 0)
+        + (3 * img.thumbnail.width * img.thumbnail.height if img.thumbnail is not None else 0)
         for img in value.images
     )
     crops = sum(len(region.crop.data) for region in value.regions if region.crop is not None)

@@ -182,6 +182,7 @@ class LoadedImage:
     format: str  # Pillow format name: JPEG, PNG, ...
     orientation: int = 1  # EXIF orientation tag; boxes and crops always refer to the pixels as stored
     pixels: Any = field(default=None, repr=False, compare=False)  # PIL.Image in RGB, dropped before writing
+    thumbnail: Any = field(default=None, repr=False, compare=False)  # PIL.Image for the preview, few samples
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
 
+from beam_pipelines.materialisation import thumbnails
+from beam_pipelines.materialisation.thumbnails import THUMB_SIDE
 from beam_pipelines.records import EncodedImage, LoadedImage, RejectedError, Sample
 from beam_pipelines.sources.dataset import Dataset
 from beam_pipelines.sources.fields import path_parts
@@ -321,16 +323,17 @@ def _orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
-def decode(data: bytes, path: str, rgb: bool) -> Image.Image | None:
+def decode(data: bytes, path: str, rgb: bool, draft_side: int | None = None) -> Image.Image | None:
     """Decode the whole image (so a truncated file is caught); the RGB pixels when `rgb`, else None.
 
     Without `rgb` the pixels are not needed, so a JPEG is decoded in draft mode (libjpeg's DCT scaling to 1/8):
     the whole entropy-coded stream is still read and Huffman-decoded, so a truncated or broken file is rejected
-    exactly as by the full decode, but the IDCT and colour conversion run at 1/8 scale."""
+    exactly as by the full decode, but the IDCT and colour conversion run at 1/8 scale. With `draft_side` the RGB
+    pixels of a JPEG are those of the smallest scale whose sides are still at least that (for a thumbnail)."""
     im = _open(data, path)
     try:
-        if not rgb and im.format == "JPEG":
-            im.draft(None, (1, 1))  # the smallest scale libjpeg offers: 1/8 per side
+        if im.format == "JPEG" and (draft_side or not rgb):
+            im.draft("RGB" if rgb else None, (draft_side, draft_side) if rgb and draft_side else (1, 1))
         im.load()
         return to_rgb(im) if rgb else None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -386,15 +389,20 @@ def load_image(
     )
 
 
-def decode_images(sample: Sample, every_first_image: bool = False) -> Sample:
+def decode_images(sample: Sample, every_first_image: bool = False, preview: bool = False) -> Sample:
     """Every image decoded once; the first keeps its RGB pixels when the sample has regions to cut (or, with
-    `every_first_image`, always: the annotation model sees it)."""
+    `every_first_image`, always: the annotation model sees it), and with `preview` its thumbnail for the pages."""
     keep = bool(sample.regions) or every_first_image
-    decoded = tuple(
-        replace(img, pixels=decode(img.encoded.data, img.path, rgb=keep and i == 0))
-        for i, img in enumerate(sample.images)
-    )
-    return replace(sample, images=decoded)
+    decoded = []
+    for i, img in enumerate(sample.images):
+        if i == 0 and (keep or preview):
+            pixels = decode(img.encoded.data, img.path, rgb=True, draft_side=None if keep else THUMB_SIDE)
+            small = thumbnails.thumbnail(pixels) if preview else None
+            decoded.append(replace(img, pixels=pixels if keep else None, thumbnail=small))
+        else:
+            decode(img.encoded.data, img.path, rgb=False)
+            decoded.append(img)
+    return replace(sample, images=tuple(decoded))
 
 
 def release_pixels(sample: Sample) -> Sample:

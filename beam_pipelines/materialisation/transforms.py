@@ -7,7 +7,7 @@ from dataclasses import replace
 from apache_beam.transforms.error_handling import ErrorHandler
 from PIL import Image
 
-from beam_pipelines.materialisation import crops, images, replay
+from beam_pipelines.materialisation import crops, images, replay, thumbnails
 from beam_pipelines.records import Sample
 from beam_pipelines.sources.dataset import Dataset
 from beam_pipelines.stages import SampleStage, SampleStageFn
@@ -52,13 +52,18 @@ class _DecodeFn(SampleStageFn):
     def __init__(self, every_first_image: bool = False):
         self.every_first_image = every_first_image
 
+    def setup(self) -> None:
+        super().setup()
+        self.candidates = thumbnails.Candidates()
+
     def apply(self, sample: Sample) -> Sample:
-        return images.decode_images(sample, self.every_first_image)
+        preview = self.candidates.wanted(sample.sample_id, bool(sample.warnings))
+        return images.decode_images(sample, self.every_first_image, preview)
 
 
 class DecodeImages(SampleStage):
     """Each image decoded exactly once, after validation; the pixels feed cropping and replay (and, with
-    `every_first_image`, the annotation model)."""
+    `every_first_image`, the annotation model), and the preview's thumbnails are made here (`thumbnails`)."""
 
     def __init__(self, errors: ErrorHandler, every_first_image: bool = False):
         super().__init__(_DecodeFn(every_first_image), errors)

@@ -5,14 +5,14 @@ bundling, worker count or input order), likewise those with warnings, and the re
 page shows, per check, the failing records with the smallest provenance, and the accepted samples' distributions
 (`profile`: fixed-bin counts). The combiner keeps at most a few entries per bundle. A payload (thumbnails with the
 boxes drawn, crops, text) is built only when the accumulator leaves the bundle (`compact`), for the few outcomes
-still in the top-k then, not for every one that entered it on the way: building a payload re-decodes the image.
-Only those few small payloads cross the shuffle.
+still in the top-k then, not for every one that entered it on the way. The thumbnails were made when the images
+were decoded (`materialisation.thumbnails`); only an image validation rejected is decoded here, once. Only those
+few small payloads cross the shuffle.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import math
@@ -22,24 +22,19 @@ import apache_beam as beam
 from PIL import Image, ImageDraw
 
 from beam_pipelines.geometry import pixel_box
-from beam_pipelines.materialisation.images import to_rgb
+from beam_pipelines.materialisation import images, thumbnails
+from beam_pipelines.materialisation.thumbnails import PREVIEW_ACCEPTED, PREVIEW_WARNED, THUMB_SIDE, preview_key
 from beam_pipelines.records import Duplicate, Region, RejectedError, Rejection, Sample
 from beam_pipelines.sinks import profile
 from beam_pipelines.sources.dataset import Dataset, Segments
+from beam_pipelines.validation.checker import STAGE as VALIDATE_STAGE
 
-PREVIEW_ACCEPTED = 12
-PREVIEW_WARNED = 6
 PREVIEW_REJECTED = 12
 LIMITS = {"accepted": PREVIEW_ACCEPTED, "warned": PREVIEW_WARNED, "rejected": PREVIEW_REJECTED}
 EXAMPLES_PER_CHECK = 3
-THUMB_SIDE = 512
 CROP_SIDE = 160
 THUMB_MAX_PIXELS = 89_478_485
 _TEXT = 4000
-
-
-def _key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def data_uri(image: Image.Image, max_side: int) -> str:
@@ -80,22 +75,27 @@ def _box_px(region: Region, width: int, height: int) -> tuple[int, int, int, int
     return None
 
 
-def _boxed_thumbnail(sample: Sample, colour: str = "red") -> str | None:
-    if not sample.images:
-        return None
+def _picture(sample: Sample, may_decode: bool) -> Image.Image | None:
+    """The first image at thumbnail size: the one made when it was decoded, or from its pixels; decoded here only
+    with `may_decode` (an image validation rejected before it was ever decoded, and only up to the pixel cap)."""
     first = sample.images[0]
-    image = first.pixels
-    if image is None and first.encoded.width * first.encoded.height > THUMB_MAX_PIXELS:
-        return None  # rejected as too large: not decoded for a thumbnail either
+    if first.thumbnail is not None:
+        return first.thumbnail.copy()
+    if first.pixels is not None:
+        return thumbnails.thumbnail(first.pixels)
+    if not may_decode or first.encoded.width * first.encoded.height > THUMB_MAX_PIXELS:
+        return None
     try:
-        if image is None:
-            image = Image.open(io.BytesIO(first.encoded.data))
-            image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
-        image = to_rgb(image)
-        image.load()
-        image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        return thumbnails.thumbnail(images.decode(first.encoded.data, first.path, rgb=True, draft_side=THUMB_SIDE))
     except (OSError, ValueError, RejectedError, Image.DecompressionBombError):  # a rejected image may not decode
         return None
+
+
+def _boxed_thumbnail(sample: Sample, colour: str = "red", may_decode: bool = False) -> str | None:
+    image = _picture(sample, may_decode) if sample.images else None
+    if image is None:
+        return None
+    first = sample.images[0]
     width, height = first.encoded.width, first.encoded.height
     sx, sy = image.width / max(1, width), image.height / max(1, height)
     draw = ImageDraw.Draw(image)
@@ -169,7 +169,10 @@ def rejected_entry(rejection: Rejection, image: bool = False) -> dict[str, Any]:
         "excerpt": _short(record, 800),
     }
     if image:
-        entry["image"] = _boxed_thumbnail(rejection.sample, "#b00020") if rejection.sample is not None else None
+        before_decoding = all(e.stage == VALIDATE_STAGE for e in rejection.errors)
+        entry["image"] = (
+            _boxed_thumbnail(rejection.sample, "#b00020", before_decoding) if rejection.sample is not None else None
+        )
     return entry
 
 
@@ -194,14 +197,14 @@ class Showcase(beam.CombineFn):
     def add_input(self, acc: dict[str, Any], outcome: Sample | Rejection | Duplicate) -> dict[str, Any]:
         if isinstance(outcome, Sample):
             profile.add(acc["profile"], outcome)
-            key = _key(outcome.sample_id)
+            key = preview_key(outcome.sample_id)
             self._offer(acc, "accepted", key, outcome)
             if outcome.warnings:
                 self._offer(acc, "warned", key, outcome)
             for name in outcome.warnings:
                 self._example(acc, name, outcome.provenance.sort_key(), self._warned, outcome, name)
         elif isinstance(outcome, Rejection):
-            self._offer(acc, "rejected", _key(json.dumps(outcome.provenance.sort_key())), outcome)
+            self._offer(acc, "rejected", preview_key(json.dumps(outcome.provenance.sort_key())), outcome)
             for check in dict.fromkeys(e.check for e in outcome.errors):
                 self._example(acc, check, outcome.provenance.sort_key(), rejected_entry, outcome)
         return acc

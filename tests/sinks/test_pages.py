@@ -13,7 +13,7 @@ from PIL import Image
 
 from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings, crop_regions
-from beam_pipelines.materialisation.images import release_pixels
+from beam_pipelines.materialisation.images import decode_images, release_pixels
 from beam_pipelines.records import EncodedImage, ErrorInfo, LoadedImage, Provenance, Rejection, Sample, Step
 from beam_pipelines.sinks.pages import anchor, highlight_regions, preview_page, validation_page
 from beam_pipelines.sinks.showcase import Showcase
@@ -37,10 +37,9 @@ def _sample(question: str = "How tall?", context: str = "The bar") -> Sample:
     image = Image.new("RGB", (60, 40), (200, 10, 10))
     buf = io.BytesIO()
     image.save(buf, format="PNG")
-    loaded = LoadedImage(
-        "coco/a.png", "/r/a.png", "as_written", EncodedImage(buf.getvalue(), "png", 60, 40), "PNG", 1, image
-    )
-    sample = crop_regions(normalise_boxes(dataclasses.replace(sample, images=(loaded,)), "normalized"), CropSettings())
+    loaded = LoadedImage("coco/a.png", "/r/a.png", "as_written", EncodedImage(buf.getvalue(), "png", 60, 40), "PNG")
+    sample = decode_images(normalise_boxes(dataclasses.replace(sample, images=(loaded,)), "normalized"), preview=True)
+    sample = crop_regions(sample, CropSettings())
     sample = replay.compute_replay(sample, replay.preset(replay.DEFAULT_PRESET, None), with_pixels=False)
     return release_pixels(sample)
 

@@ -1,0 +1,64 @@
+"""The preview's thumbnails, made from the decode the run does anyway, for the few samples the preview can show.
+
+The preview (`sinks.showcase`) shows the accepted samples with the smallest hash of their sample_id, and likewise
+those with warnings. A sample is among the k smallest of a whole run only if it is among the k smallest of the
+samples its worker has decoded so far, so `Candidates` keeps that running top-k per worker and a thumbnail is made
+for those alone, while the image is decoded: no image is decoded a second time for the pages. A card whose
+sample lost its place after decoding (a later stage rejected samples with smaller hashes, or warned it) has no
+picture rather than a second decode.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+
+from PIL import Image
+
+PREVIEW_ACCEPTED = 12
+PREVIEW_WARNED = 6
+THUMB_SIDE = 512
+
+
+def preview_key(text: str) -> str:
+    """The order the preview picks in: a hash, so the choice depends on neither bundling nor input order."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class RunningTop:
+    """The k smallest keys offered so far; `offer` says whether a key is among them (a key offered again, as by
+    a retried bundle, still is)."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.keys: list[str] = []
+
+    def offer(self, key: str) -> bool:
+        at = bisect.bisect_left(self.keys, key)
+        if at < len(self.keys) and self.keys[at] == key:
+            return True
+        if at >= self.k:
+            return False
+        self.keys.insert(at, key)
+        del self.keys[self.k :]
+        return True
+
+
+class Candidates:
+    """Which decoded samples may appear in the preview: the running top-k of all of them, and of those warned."""
+
+    def __init__(self) -> None:
+        self.accepted = RunningTop(PREVIEW_ACCEPTED)
+        self.warned = RunningTop(PREVIEW_WARNED)
+
+    def wanted(self, sample_id: str, warned: bool) -> bool:
+        key = preview_key(sample_id)
+        first = self.accepted.offer(key)
+        return (self.warned.offer(key) if warned else False) or first
+
+
+def thumbnail(rgb: Image.Image) -> Image.Image:
+    """A copy at most THUMB_SIDE on its longer side, for the preview to draw the boxes on."""
+    small = rgb.copy()
+    small.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    return small
