@@ -75,7 +75,9 @@ def _fail(command: str, exc: BaseException) -> int:
     at debug level."""
     logging.getLogger(__name__).debug("%s failed", command, exc_info=True)
     text = str(exc).splitlines()[0] if str(exc) else ""
-    user = isinstance(exc, UsageError | ValueError | FileNotFoundError)
+    from beam_pipelines.versioning.lease import OutputLocked
+
+    user = isinstance(exc, UsageError | ValueError | FileNotFoundError | OutputLocked)
     print(f"vgr-etl: {command} failed: {text if user else f'{type(exc).__name__}: {text}'}", file=sys.stderr)
     return 2
 

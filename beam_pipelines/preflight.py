@@ -141,13 +141,20 @@ def check_text_inputs(files: list[str]) -> None:
 
 
 def check_output_apart(output: str, patterns: list[str], files: list[str]) -> None:
-    """The output is not an input directory, and no input file lies inside it: a run would read an earlier one's
-    report and pointer as records."""
+    """The output is not an input directory nor inside one, and no input file lies inside it: a run would read an
+    earlier one's report and pointer as records."""
     out = _normalised(output)
     inside = [f for f in files if _normalised(f).startswith(out + "/")]
-    same = [p for p in patterns if ("://" in p or os.path.isdir(p)) and _normalised(p) == out]
-    if same or inside:
-        what = f"is the --input directory {same[0]!r}" if same else f"holds --input files ({inside[0]!r})"
+    folders = [p for p in patterns if "://" in p or os.path.isdir(p)]
+    same = [p for p in folders if _normalised(p) == out]
+    within = [p for p in folders if out.startswith(_normalised(p).rstrip("/") + "/")]
+    if same or within or inside:
+        if same:
+            what = f"is the --input directory {same[0]!r}"
+        elif within:
+            what = f"is inside the --input directory {within[0]!r}"
+        else:
+            what = f"holds --input files ({inside[0]!r})"
         raise ValueError(f"--output {output!r} {what}: runs would read the outputs as records; write it elsewhere")
 
 

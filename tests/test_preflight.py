@@ -187,6 +187,9 @@ def test_an_output_in_the_input_directory_is_refused(demo, tmp_path, capsys):
     (folder / "test.jsonl").write_bytes(b"".join(_vpb_lines(demo)))
     assert run_cli(*_vpb_args(demo, str(folder), folder)) == 2
     assert "is the --input directory" in one_line(capsys)
+    assert run_cli(*_vpb_args(demo, str(folder), folder / "new" / "out")) == 2
+    assert "is inside the --input directory" in one_line(capsys)
+    assert not (folder / "new").exists(), "refused before anything is written"
     out = folder / "o"
     out.mkdir()
     (out / "report.json").write_text("{}")  # what an earlier run left, which a recursive glob matches

@@ -21,6 +21,7 @@ import stat
 import struct
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -154,8 +155,16 @@ class ImageRoot:
     def read(self, rel: str, size: int) -> bytes:
         """The file's bytes; a zip member is read to its declared `size` and no further (a lying header)."""
         if self._zip is not None:
-            with self._zip.open(rel) as member:
-                data = member.read(size + 1)
+            try:
+                with self._zip.open(rel) as member:
+                    data = member.read(size + 1)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # zipfile stops at the declared size: CRC
+                raise RejectedError(
+                    STAGE,
+                    "zip_member_damaged",
+                    f"zip member {rel!r} does not inflate to what its header declares ({exc}): damaged, or larger "
+                    f"than its declared {size} bytes",
+                ) from None
             if len(data) > size:
                 raise RejectedError(
                     STAGE, "zip_member_ratio", f"image {rel!r} inflates beyond its declared {size} bytes"
@@ -275,9 +284,11 @@ def _open(data: bytes, path: str, max_pixels: int | None = None) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:  # Pillow's own limit (twice ours): say ours
-        limit = f"above --max_image_pixels={max_pixels}" if max_pixels else "too many pixels"
-        raise RejectedError(STAGE, "image_too_large", f"image {path!r} has a header of {limit}") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own limit (twice ours): say ours
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"declares {int(declared.group(1))} pixels" if declared else "declares too many pixels"
+        limit = f", above --max_image_pixels={max_pixels}" if max_pixels else ""
+        raise RejectedError(STAGE, "image_too_large", f"image {path!r} {pixels} in its header{limit}") from None
     except UnidentifiedImageError:  # its message names the in-memory buffer's address, which differs per run
         known = _signature(data)
         if known:
@@ -335,27 +346,36 @@ def decode(data: bytes, path: str, rgb: bool, draft_side: int | None = None) -> 
         if im.format == "JPEG" and (draft_side or not rgb):
             im.draft("RGB" if rgb else None, (draft_side, draft_side) if rgb and draft_side else (1, 1))
         im.load()
-        return to_rgb(im) if rgb else None
+        return to_rgb(im, path) if rgb else None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise RejectedError(DECODE_STAGE, "image_unreadable", f"image {path!r} cannot be decoded: {exc}") from None
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
+def to_rgb(im: Image.Image, path: str = "") -> Image.Image:
     """RGB pixels. Pillow converts 16-bit greyscale (`I;16*`, and `I` holding values above 255) by clipping
     to 0 or 255, which wipes the picture out: those are scaled to 8 bits (value >> 8) first; 32-bit float pixels
-    in [0, 1] are scaled by 255, other float ranges rejected (converted, they were all black)."""
+    in [0, 1] are scaled by 255; other float ranges, and integers past 16 bits, are rejected (they have no defined
+    scale to 8 bits, and converted they came out all black or all white)."""
     if im.mode == "RGB":
         return im
+    name = f"image {path!r}: " if path else ""
     if im.mode == "F":  # 32-bit float: [0, 1] is the one common convention; anything else has no defined scale
         values = np.asarray(im)
         if not (np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1):
             raise RejectedError(
                 DECODE_STAGE,
                 "image_unsupported_mode",
-                f"32-bit float pixels from {float(np.nanmin(values))} to {float(np.nanmax(values))}: only [0, 1] "
-                "has a defined scale to 8 bits",
+                f"{name}32-bit float pixels from {float(np.nanmin(values))} to {float(np.nanmax(values))}: only "
+                "[0, 1] has a defined scale to 8 bits",
             )
         return Image.fromarray(np.round(values * 255).astype(np.uint8), "L").convert("RGB")
+    if im.mode == "I" and (im.getextrema()[0] < 0 or im.getextrema()[1] > 65535):
+        low, high = im.getextrema()
+        raise RejectedError(
+            DECODE_STAGE,
+            "image_unsupported_mode",
+            f"{name}32-bit integer pixels from {low} to {high}: only 8- and 16-bit ranges have a defined scale",
+        )
     if im.mode.startswith("I;16") or (im.mode == "I" and im.getextrema()[1] > 255):
         eight_bit = np.clip(np.asarray(im).astype(np.int64) >> 8, 0, 255).astype(np.uint8)
         return Image.fromarray(eight_bit, "L").convert("RGB")

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -232,6 +233,9 @@ def acquire(output: str, command: str, version: str) -> Lease:
                 )
             store.delete(token)  # expired or its process gone: whoever moves it aside first takes over
         if store.create(lease.to_json()):  # atomic: of two creators after the read, one wins
+            if found is not None:
+                ended = f"{found[0].describe()}: it had expired or its process was gone"
+                print(f"vgr-etl: note: took over the lease of {ended}", file=sys.stderr)
             return lease
     raise OutputLocked(f"{output}: could not take the lease ({lease_path(output)}), another command contends for it")
 

@@ -293,6 +293,19 @@ def test_a_zip_member_is_capped_by_its_ratio_and_its_declared_size(tmp_path):
     assert err.value.info.check == "image_file_too_large"
 
 
+def test_a_zip_member_larger_than_its_header_says_is_rejected_with_its_reason(tmp_path):
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.png", png_bytes((64, 64)) + os.urandom(40_000))
+    data = bytearray(archive.read_bytes())
+    entry = data.rindex(b"PK\x01\x02")  # the central directory's entry: its uncompressed size, a lie
+    data[entry + 24 : entry + 28] = (2_000).to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+    with pytest.raises(RejectedError) as err:
+        load_image(ImageRoot(str(archive)), "a.png", dataset_named("visualprm_raw"), ImageLimits(10**6, 10**8, 10**9))
+    assert err.value.info.check == "zip_member_damaged" and "declared 2000 bytes" in err.value.info.message
+
+
 def _png_header(width: int, height: int) -> bytes:
     import struct
     import zlib
@@ -308,6 +321,7 @@ def test_reasons_say_what_happened():
     with pytest.raises(RejectedError) as err:  # Pillow refuses it itself (twice its limit): our limit is quoted
         probe(_png_header(20_000, 20_000), "h.png", 10**6)
     assert err.value.info.check == "image_too_large" and "--max_image_pixels=1000000" in err.value.info.message
+    assert "declares 400000000 pixels in its header" in err.value.info.message
     broken = bytearray(png_bytes((10, 10)))
     broken[20] ^= 0xFF  # a byte of the IHDR chunk: its checksum no longer matches
     with pytest.raises(RejectedError) as err:
@@ -322,3 +336,11 @@ def test_float_pixels_are_scaled_from_the_unit_range_or_rejected():
     with pytest.raises(RejectedError) as err:
         to_rgb(Image.fromarray(ramp * 1000, "F"))
     assert err.value.info.check == "image_unsupported_mode" and "0.0 to 1000.0" in err.value.info.message
+
+
+def test_32_bit_integers_past_16_bits_are_rejected_not_whitened():
+    wide = Image.fromarray(np.arange(64 * 32, dtype=np.int32).reshape(32, 64) * 100_000, "I")
+    with pytest.raises(RejectedError) as err:
+        to_rgb(wide, "t.tif")
+    info = err.value.info
+    assert info.check == "image_unsupported_mode" and "'t.tif'" in info.message and "204700000" in info.message

@@ -110,7 +110,7 @@ def _take_and_die(output: str) -> None:
     os._exit(0)  # killed: no release
 
 
-def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_over_at_once(tmp_path):
+def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_over_at_once(tmp_path, capsys):
     context = multiprocessing.get_context("spawn")
     dead = context.Process(target=_take_and_die, args=(str(tmp_path),))
     dead.start()
@@ -118,3 +118,4 @@ def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_over_at_once(tm
     held = json.loads((tmp_path / lease.LEASE).read_text())
     assert held["pid"] == dead.pid and held["expires_at"] > time.time(), "its lease stays, unexpired"
     assert lease.holds(str(tmp_path), lease.acquire(str(tmp_path), "run", "v000001").owner)
+    assert f"took over the lease of {held['host']} pid {dead.pid}" in capsys.readouterr().err, "said, in one line"

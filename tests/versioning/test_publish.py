@@ -88,6 +88,7 @@ def test_a_second_writer_fails_at_launch_and_deletes_nothing_of_the_first(demo, 
     assert run_cli(*argv[:-1]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is being written by" in err[0] and f"pid {os.getpid()} (run of v000001" in err[0]
+    assert err[0].startswith(f"vgr-etl: run failed: {out} is being written by"), "the user's message, no class name"
     assert shard.read_text() == "A's shard", "nothing of the first writer's is deleted"
     shard.unlink()
     with beam.Pipeline(options=VgrEtlOptions(argv)) as pipeline:
