@@ -130,7 +130,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
     removed_counts = (
         ids["removed"]
         | "RemovedStats" >> beam.Map(_removed_stats, drop)
-        | "MergeRemoved" >> beam.CombineGlobally(MergeCounts())
+        | "MergeRemoved" >> beam.CombineGlobally(MergeCounts()).without_defaults()
     )
     counts = (
         outcomes | "CountOutcomes" >> CountOutcomes(o.prm_threshold),
@@ -148,10 +148,11 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         "counts": counts,
         "files": shards | "FlattenShards" >> beam.Flatten(),
         "replacements": replacements,
-        "records_read": raws | "CountRecordsRead" >> beam.combiners.Count.Globally(),
+        "records_read": raws
+        | "CountRecordsRead" >> beam.CombineGlobally(beam.combiners.CountCombineFn()).without_defaults(),
         "records_planned": chunks
         | "RowsPlanned" >> beam.Map(lambda c: c.num_rows)
-        | "SumPlanned" >> beam.CombineGlobally(sum),
+        | "SumPlanned" >> beam.CombineGlobally(sum).without_defaults(),
         "outcomes": outcomes,
     }
     applicable = tuple(t.name for phase in (RECORDS, IMAGES) for t in tables_for(dataset, phase) if t.name in suites)

@@ -103,5 +103,5 @@ class CountOutcomes(beam.PTransform):
         return (
             outcomes
             | "OutcomeStats" >> beam.Map(outcome_stats, self.prm_threshold)
-            | "MergeCounts" >> beam.CombineGlobally(MergeCounts())
+            | "MergeCounts" >> beam.CombineGlobally(MergeCounts()).without_defaults()
         )

@@ -402,18 +402,19 @@ class PublishVersion(beam.PTransform):
             | "SpreadFiles" >> beam.Reshuffle()
             | "CountRowsInFiles" >> beam.Map(invariant.rows_in_file, output)
         )
-        merged = outputs["counts"] | "MergeAll" >> beam.CombineGlobally(MergeCounts())
+        merged = outputs["counts"] | "MergeAll" >> beam.CombineGlobally(MergeCounts()).without_defaults()
         side = [
-            beam.pvalue.AsSingleton(merged),
+            beam.pvalue.AsSingleton(merged, default_value={}),
             beam.pvalue.AsList(written),
             beam.pvalue.AsList(outputs["replacements"]),
             beam.pvalue.AsList(found),
-            beam.pvalue.AsSingleton(outputs["records_read"]),
-            beam.pvalue.AsSingleton(outputs["records_planned"]),
+            beam.pvalue.AsSingleton(outputs["records_read"], default_value=0),
+            beam.pvalue.AsSingleton(outputs["records_planned"], default_value=0),
         ]
         if "outcomes" in outputs and self.dataset is not None:
-            showcase = outputs["outcomes"] | "Showcase" >> beam.CombineGlobally(Showcase(self.dataset))
-            side.append(beam.pvalue.AsSingleton(showcase))
+            fn = Showcase(self.dataset)
+            showcase = outputs["outcomes"] | "Showcase" >> beam.CombineGlobally(fn).without_defaults()
+            side.append(beam.pvalue.AsSingleton(showcase, default_value=fn.extract_output(fn.create_accumulator())))
         else:
             side.append(None)
         side.append(beam.pvalue.AsList(times))
