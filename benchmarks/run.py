@@ -7,7 +7,8 @@ throughput there). Every run is a fresh process, timed from the same point; floo
 repeated in interleaved rounds and the fastest kept. The same runs on a tiny input measure each one's
 start-up, so steady-state rates (extra samples over extra seconds) separate the per-sample cost from the
 per-run cost. Two floor loops run at once give the machine's own 2-process scaling, the ceiling of the 2-worker
-figure. Ratios are what to compare across machines. Writes `benchmarks/results/latest.json` and prints a
+figure. Side by side, img2dataset and the pipeline on the same JPEGs (`benchmarks.peer`). Ratios are what to
+compare across machines. Writes `benchmarks/results/latest.json` and prints a
 table.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 import apache_beam
 
+from benchmarks import peer
 from benchmarks.data import BenchData, generate
 from benchmarks.floor import decode_only
 
@@ -191,6 +193,9 @@ def measure(
     decode = [decode_only(source, getattr(data, attr), data.image_root) for source, attr in sources]
     decode_images = sum(d["images"] for d in decode)
     decode_seconds = sum(d["seconds"] for d in decode)
+    pillow_seconds = sum(
+        decode_only(source, getattr(data, attr), data.image_root, fast=False)["seconds"] for source, attr in sources
+    )
     tenfold = generate(data_dir, n_vgr, n_prm, scale=10)
     big, big_two = run("p1", tenfold), run("p2", tenfold)
     stage_total = sum(one["stages"].values()) or 1.0
@@ -224,6 +229,7 @@ def measure(
         "floor_samples_per_s": round(rate(base), 2),
         "floor_images_per_s": round(base["images"] / base["seconds"], 2),
         "decode_only_images_per_s": round(decode_images / decode_seconds, 2),
+        "decode_only_pillow_images_per_s": round(decode_images / pillow_seconds, 2),
         "pipeline_1w_samples_per_s": round(rate(one), 2),
         "pipeline_1w_images_per_s": round(one["images"] / one["seconds"], 2),
         "pipeline_2w_samples_per_s": round(rate(two), 2),
@@ -245,6 +251,7 @@ def measure(
         "seconds": {
             "floor": base["seconds"],
             "decode_only": round(decode_seconds, 3),
+            "decode_only_pillow": round(pillow_seconds, 3),
             "pipeline_1w": one["seconds"],
             "pipeline_2w": two["seconds"],
             "pipeline_10x": big["seconds"],
@@ -270,6 +277,7 @@ def table(result: dict[str, Any]) -> str:
             line += f"{result['steady_' + key + '_samples_per_s']!s:>11}{result['startup_seconds'][seconds]!s:>12}"
         lines.append(line)
     lines.append(f"{'decode only':22}{'':>11}{result['decode_only_images_per_s']!s:>11}")
+    lines.append(f"{'  with Pillow alone':22}{'':>11}{result['decode_only_pillow_images_per_s']!s:>11}")
     ratio, scaling = result["ratio_pipeline_to_floor"], result["scaling_2w_over_1w"]
     if steady:
         ratio = f"{ratio} whole run, {result['steady_ratio_pipeline_to_floor']} steady"
@@ -285,7 +293,19 @@ def table(result: dict[str, Any]) -> str:
         f"validation share of wall  {result['validation_share_of_wall_1w']}  (target < 0.15)",
         "stage seconds (1 worker): " + ", ".join(f"{k} {v}" for k, v in result["stage_seconds_1w"].items()),
     ]
+    lines.append(_peer_line(result))
     return "\n".join(lines)
+
+
+def _peer_line(result: dict[str, Any]) -> str:
+    about = result.get("peer_img2dataset", {})
+    if "skipped" in about or not about:
+        return f"vs img2dataset            skipped: {about.get('skipped', 'not run')}"
+    return (
+        f"vs img2dataset {about['version']}     {result['ratio_to_img2dataset']}  (target >= 1.3; "
+        f"{result['pipeline_images_per_s_same_images']} vs {result['peer_img2dataset_images_per_s']} images/s on the "
+        f"same {about['images']:,} JPEGs, {about['processes']} processes each, whole processes)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help="repeat floor, 1-worker and 2-worker runs, keep each one's fastest (default 2)",
     )
+    parser.add_argument(
+        "--peer_images",
+        type=int,
+        default=3000,
+        help="JPEGs of the side-by-side run with img2dataset (installed into its own environment on first use; "
+        "0: no peer; --quick runs it on 60 images only if it is installed already)",
+    )
     parser.add_argument("--data", default=None, help="where to keep the generated data (reused across runs)")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="result JSON path")
     args = parser.parse_args(argv)
@@ -336,6 +363,18 @@ def main(argv: list[str] | None = None) -> int:
                 0 if args.quick else args.startup,
             ),
         }
+        if args.peer_images:
+            result.update(
+                peer.compare(
+                    data_dir.with_name(f"{data_dir.name}-peer-{60 if args.quick else args.peer_images}"),
+                    work,
+                    60 if args.quick else args.peer_images,
+                    processes=2,
+                    chunk=chunk,
+                    rounds=1 if args.quick else args.rounds,
+                    install=not args.quick,
+                )
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

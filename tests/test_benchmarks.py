@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import glob
+import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from benchmarks.data import generate
 from benchmarks.floor import decode_only, run_floor
@@ -55,3 +57,30 @@ def test_the_annotation_benchmark_runs_the_pipelines_scorer_on_a_tiny_model(tmp_
             len(annotation.sequence(annotation.TINY, kind, annotation.np.random.default_rng(0)).positions) == positions
         )
     assert (tmp_path / "annotation-cpu-quick.json").exists() and results["parameters"] > 0
+
+
+def test_the_peer_is_skipped_with_its_reason_when_it_is_not_installed(tmp_path, capsys):
+    from benchmarks import peer
+
+    exe, reason = peer.installed(tmp_path / "none", install=False)
+    assert exe is None and "img2dataset 1.47.0 is not installed" in reason
+
+
+def test_the_peers_successes_are_counted_from_its_shard_stats(tmp_path):
+    from benchmarks import peer
+
+    for shard, (ok, failed) in enumerate(((98, 2), (100, 0))):
+        status = {"success": ok, **({"failed_to_resize": failed} if failed else {})}
+        stats = {"count": ok + failed, "successes": ok, "status_dict": status}
+        (tmp_path / f"{shard:05d}_stats.json").write_text(json.dumps(stats))
+    assert peer.successes(tmp_path) == (198, {"failed_to_resize": 2})
+
+
+def test_the_peer_data_is_one_two_box_record_per_jpeg(tmp_path):
+    from benchmarks import peer
+
+    data = peer.generate(tmp_path, 4)
+    assert [Image.open(p).size for p in data.images] == [(640, 480), (800, 600)] * 2
+    out = tmp_path / "out"
+    assert run_cli(*data.argv(str(out))) == 0
+    assert len(parquet_rows(out, "samples")) == 4 and len(parquet_rows(out, "regions")) == 8

@@ -39,7 +39,7 @@ def work(env):
     with open(os.path.join(out, env["WORKER_ID"]), "w") as f:
         seen = {"pid": os.getpid(), "ppid": os.getppid(), "x": env["X"], "preloaded": os.environ.get("PRELOADED")}
         json.dump(seen, f)
-    if mode == "hang":
+    if mode in ("hang", "done"):
         time.sleep(600)
 
 unsafe = fork_unsafe_reason()
@@ -51,7 +51,7 @@ if mode == "killed":  # the launcher dies without closing: its zygote would wait
     print(json.dumps({"zygote": zygote.pid, "pids": pids}), flush=True)
     os.kill(os.getpid(), 9)
 started = time.monotonic()
-status = zygote.close()
+status = zygote.close(0.0 if mode == "done" else None)
 print(json.dumps({"unsafe": unsafe, "zygote": zygote.pid, "pids": pids, "status": status,
                   "close_s": time.monotonic() - started, "parent_env": os.environ.get("PRELOADED")}))
 """
@@ -115,6 +115,13 @@ def test_a_launcher_killed_with_sigkill_takes_its_zygote_and_workers_along(tmp_p
 def test_closing_kills_workers_that_do_not_finish(tmp_path):
     result = _zygote_run(tmp_path, "hang")
     assert result["status"] == 0 and 0.5 <= result["close_s"] < 10
+    assert all(_gone(pid) for pid in result["pids"])
+
+
+@pytest.mark.slow
+def test_after_the_job_the_workers_are_not_waited_for(tmp_path):
+    result = _zygote_run(tmp_path, "done")
+    assert result["status"] == 0 and result["close_s"] < 0.4, "grace 0: killed at once, not after EXIT_GRACE_S"
     assert all(_gone(pid) for pid in result["pids"])
 
 

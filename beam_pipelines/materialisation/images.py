@@ -30,7 +30,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
 
-from beam_pipelines.materialisation import thumbnails
+from beam_pipelines.materialisation import decoders, thumbnails
 from beam_pipelines.materialisation.thumbnails import THUMB_SIDE
 from beam_pipelines.records import EncodedImage, LoadedImage, RejectedError, Sample
 from beam_pipelines.sources.dataset import Dataset
@@ -334,14 +334,23 @@ def _orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
-def decode(data: bytes, path: str, rgb: bool, draft_side: int | None = None) -> Image.Image | None:
+def decode(data: bytes, path: str, rgb: bool, draft_side: int | None = None, fast: bool = True) -> Image.Image | None:
     """Decode the whole image (so a truncated file is caught); the RGB pixels when `rgb`, else None.
 
-    Without `rgb` the pixels are not needed, so a JPEG is decoded in draft mode (libjpeg's DCT scaling to 1/8):
-    the whole entropy-coded stream is still read and Huffman-decoded, so a truncated or broken file is rejected
-    exactly as by the full decode, but the IDCT and colour conversion run at 1/8 scale. With `draft_side` the RGB
-    pixels of a JPEG are those of the smallest scale whose sides are still at least that (for a thumbnail)."""
+    The full decode goes through `decoders` where a faster library gives Pillow's exact pixels (`fast=False`:
+    Pillow always, for comparison). Without `rgb` the pixels are not needed, so a JPEG is decoded in draft mode
+    (libjpeg's DCT scaling to 1/8): the whole entropy-coded stream is still read and Huffman-decoded, so a
+    truncated or broken file is rejected exactly as by the full decode, but the IDCT and colour conversion run at
+    1/8 scale. With `draft_side` the RGB pixels of a JPEG are those of the smallest scale whose sides are still
+    at least that (for a thumbnail)."""
     im = _open(data, path)
+    if fast and draft_side is None:
+        if rgb:
+            pixels = decoders.rgb_image(data, im)
+            if pixels is not None:
+                return pixels
+        elif decoders.readable(data, im):
+            return None
     try:
         if im.format == "JPEG" and (draft_side or not rgb):
             im.draft("RGB" if rgb else None, (draft_side, draft_side) if rgb and draft_side else (1, 1))

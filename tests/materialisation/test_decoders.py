@@ -1,0 +1,92 @@
+"""The faster decoders give Pillow's pixels on every image of the corpus, and leave every verdict on a damaged
+file to Pillow."""
+
+import io
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from beam_pipelines.demo.images import chart, document
+from beam_pipelines.materialisation import decoders
+from beam_pipelines.materialisation.images import decode
+from beam_pipelines.records import RejectedError
+from benchmarks.data import photo
+
+
+def _encoded(image: Image.Image, fmt: str, **params) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def _corpus() -> dict[str, tuple[bytes, bool]]:
+    """name → (file, whether a faster decoder should take it)."""
+    rng, prng = np.random.default_rng(3), random.Random(3)
+    shot, odd, tiny = photo(rng, 640, 480), photo(rng, 333, 217), photo(rng, 17, 9)
+    graph, page = chart(prng, 800, 600)[0], document(prng, 850, 1100)[0]
+    corpus = {
+        "jpeg 4:4:4": (_encoded(shot, "JPEG", quality=90, subsampling=0), True),
+        "jpeg 4:2:2": (_encoded(shot, "JPEG", quality=90, subsampling=1), True),
+        "jpeg 4:2:0": (_encoded(shot, "JPEG", quality=90, subsampling=2), True),
+        "jpeg progressive": (_encoded(shot, "JPEG", quality=75, progressive=True), True),
+        "jpeg optimised q30": (_encoded(odd, "JPEG", quality=30, optimize=True), True),
+        "jpeg odd size q95": (_encoded(odd, "JPEG", quality=95), True),
+        "jpeg 17x9": (_encoded(tiny, "JPEG"), True),
+        "jpeg grey": (_encoded(shot.convert("L"), "JPEG", quality=85), True),
+        "jpeg chart": (_encoded(graph, "JPEG"), True),
+        "jpeg cmyk": (_encoded(shot.convert("CMYK"), "JPEG"), False),
+        "png rgb": (_encoded(graph, "PNG"), True),
+        "png document": (_encoded(page, "PNG"), True),
+        "png rgba": (_encoded(odd.convert("RGBA"), "PNG"), True),
+        "png grey": (_encoded(odd.convert("L"), "PNG"), True),
+        "png palette": (_encoded(graph.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"), True),
+        "png palette transparent": (_encoded(graph.convert("P"), "PNG", transparency=0), True),
+        "png 1x1": (_encoded(Image.new("RGB", (1, 1), (9, 99, 199)), "PNG"), True),
+        "png grey alpha": (_encoded(odd.convert("LA"), "PNG"), False),
+        "png 1-bit": (_encoded(odd.convert("1"), "PNG"), False),
+        "png 16-bit": (
+            _encoded(Image.fromarray(np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 30), "PNG"),
+            False,
+        ),
+        "gif": (_encoded(graph.convert("P"), "GIF"), False),
+        "webp": (_encoded(odd, "WEBP", lossless=True), False),
+    }
+    for i in range(6):  # noisy photos of the benchmark's kind and sizes
+        corpus[f"photo {i}"] = (_encoded(photo(rng, *((640, 480), (800, 600))[i % 2]), "JPEG", quality=90), True)
+    return corpus
+
+
+CORPUS = _corpus()
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_the_pixels_are_pillows(name):
+    data, fast = CORPUS[name]
+    ours = np.asarray(decode(data, name, rgb=True))
+    pillows = np.asarray(decode(data, name, rgb=True, fast=False))
+    assert ours.dtype == np.uint8 and ours.shape == pillows.shape and ours.shape[2] == 3
+    assert np.array_equal(ours, pillows), "pixel for pixel"
+    assert (decoders.rgb_array(data, Image.open(io.BytesIO(data))) is not None) == fast, "taken where checked only"
+
+
+@pytest.mark.parametrize("name", ["jpeg 4:2:0", "jpeg progressive", "png rgb", "png palette"])
+@pytest.mark.parametrize("rgb", [True, False])
+def test_a_truncated_file_is_still_rejected_as_pillow_rejects_it(name, rgb):
+    data = CORPUS[name][0]
+    cut = data[: len(data) * 2 // 3]
+    checks = []
+    for fast in (True, False):
+        with pytest.raises(RejectedError) as err:
+            decode(cut, name, rgb=rgb, fast=fast)
+        checks.append(err.value.info.check)
+    assert checks == ["image_unreadable", "image_unreadable"]
+
+
+def test_a_file_the_faster_decoder_complains_of_is_pillows_to_judge():
+    data = CORPUS["jpeg 4:2:0"][0]
+    scan = data.index(b"\xff\xda")
+    noisy = data[:scan] + b"\x00\x00\x00" + data[scan:]  # extraneous bytes before a marker: libjpeg warns
+    assert decoders.rgb_array(noisy, Image.open(io.BytesIO(noisy))) is None, "strict: a warning refuses it"
+    assert np.array_equal(np.asarray(decode(noisy, "n.jpg", rgb=True)), np.asarray(decode(data, "a.jpg", rgb=True)))
