@@ -1,17 +1,16 @@
-"""Faster full decodes that give exactly Pillow's pixels: libjpeg-turbo through simplejpeg for JPEG (the same
-library Pillow uses, with its accurate DCT and fancy upsampling), libspng through imagecodecs for 8-bit PNG.
+"""A faster full decode that gives exactly Pillow's pixels: libspng through imagecodecs, for 8-bit PNGs.
 
-They are used only for the kinds of file where they were checked to match Pillow pixel for pixel (YCbCr, RGB
-and greyscale JPEGs; 8-bit RGB, RGBA, greyscale and palette PNGs), and only as far as they accept a file: a file
-either refuses (a warning counts, as simplejpeg's strict mode has it) is decoded by Pillow, so every verdict on a
-damaged file stays Pillow's own. Everything else (CMYK JPEGs, 16-bit PNGs, other formats) is Pillow's.
+It is used only for the kinds of file where it was checked to match Pillow pixel for pixel (8-bit RGB, RGBA,
+greyscale and palette PNGs), and only as far as it accepts a file: a file it refuses is decoded by Pillow, so
+every verdict on a damaged file stays Pillow's own. Everything else is Pillow's, JPEG included: Pillow decodes a
+JPEG straight into its own pixel buffer, while any other decoder's pixels must then be copied into one, which
+cost more than libjpeg-turbo through simplejpeg saved (benchmark figures in docs/performance.md).
 """
 
 from __future__ import annotations
 
 import imagecodecs
 import numpy as np
-import simplejpeg
 from PIL import Image
 
 _PNG_MODES = ("RGB", "RGBA", "L", "P")
@@ -21,14 +20,12 @@ _PNG_DEPTH = 24  # the IHDR's bit depth: 8-byte signature, 4-byte length, "IHDR"
 def rgb_array(data: bytes, im: Image.Image) -> np.ndarray | None:
     """The file's pixels as an H×W×3 uint8 array when a faster decoder reads this kind of file exactly as Pillow
     does and accepts this file; None to leave it to Pillow. `im` is the file opened (header only) by Pillow."""
+    if im.format != "PNG" or im.mode not in _PNG_MODES or len(data) <= _PNG_DEPTH or data[_PNG_DEPTH] != 8:
+        return None
     try:
-        if im.format == "JPEG" and im.mode in ("RGB", "L"):
-            return simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False, fastupsample=False, strict=True)
-        if im.format == "PNG" and im.mode in _PNG_MODES and len(data) > _PNG_DEPTH and data[_PNG_DEPTH] == 8:
-            return _three_channels(imagecodecs.spng_decode(data))
+        return _three_channels(imagecodecs.spng_decode(data))
     except (ValueError, RuntimeError, imagecodecs.DelayedImportError, imagecodecs.SpngError):
         return None
-    return None
 
 
 def _three_channels(pixels: np.ndarray) -> np.ndarray | None:
@@ -48,8 +45,6 @@ def rgb_image(data: bytes, im: Image.Image) -> Image.Image | None:
 
 
 def readable(data: bytes, im: Image.Image) -> bool:
-    """Whether a faster decoder reads the whole file without a complaint (so Pillow would too): the integrity
+    """Whether the faster decoder reads the whole file without a complaint (so Pillow would too): the integrity
     check of an image whose pixels nobody keeps. False leaves the check to Pillow."""
-    if im.format == "PNG":
-        return rgb_array(data, im) is not None
-    return False
+    return rgb_array(data, im) is not None

@@ -27,15 +27,15 @@ def _corpus() -> dict[str, tuple[bytes, bool]]:
     shot, odd, tiny = photo(rng, 640, 480), photo(rng, 333, 217), photo(rng, 17, 9)
     graph, page = chart(prng, 800, 600)[0], document(prng, 850, 1100)[0]
     corpus = {
-        "jpeg 4:4:4": (_encoded(shot, "JPEG", quality=90, subsampling=0), True),
-        "jpeg 4:2:2": (_encoded(shot, "JPEG", quality=90, subsampling=1), True),
-        "jpeg 4:2:0": (_encoded(shot, "JPEG", quality=90, subsampling=2), True),
-        "jpeg progressive": (_encoded(shot, "JPEG", quality=75, progressive=True), True),
-        "jpeg optimised q30": (_encoded(odd, "JPEG", quality=30, optimize=True), True),
-        "jpeg odd size q95": (_encoded(odd, "JPEG", quality=95), True),
-        "jpeg 17x9": (_encoded(tiny, "JPEG"), True),
-        "jpeg grey": (_encoded(shot.convert("L"), "JPEG", quality=85), True),
-        "jpeg chart": (_encoded(graph, "JPEG"), True),
+        "jpeg 4:4:4": (_encoded(shot, "JPEG", quality=90, subsampling=0), False),
+        "jpeg 4:2:2": (_encoded(shot, "JPEG", quality=90, subsampling=1), False),
+        "jpeg 4:2:0": (_encoded(shot, "JPEG", quality=90, subsampling=2), False),
+        "jpeg progressive": (_encoded(shot, "JPEG", quality=75, progressive=True), False),
+        "jpeg optimised q30": (_encoded(odd, "JPEG", quality=30, optimize=True), False),
+        "jpeg odd size q95": (_encoded(odd, "JPEG", quality=95), False),
+        "jpeg 17x9": (_encoded(tiny, "JPEG"), False),
+        "jpeg grey": (_encoded(shot.convert("L"), "JPEG", quality=85), False),
+        "jpeg chart": (_encoded(graph, "JPEG"), False),
         "jpeg cmyk": (_encoded(shot.convert("CMYK"), "JPEG"), False),
         "png rgb": (_encoded(graph, "PNG"), True),
         "png document": (_encoded(page, "PNG"), True),
@@ -54,7 +54,7 @@ def _corpus() -> dict[str, tuple[bytes, bool]]:
         "webp": (_encoded(odd, "WEBP", lossless=True), False),
     }
     for i in range(6):  # noisy photos of the benchmark's kind and sizes
-        corpus[f"photo {i}"] = (_encoded(photo(rng, *((640, 480), (800, 600))[i % 2]), "JPEG", quality=90), True)
+        corpus[f"photo {i}"] = (_encoded(photo(rng, *((640, 480), (800, 600))[i % 2]), "JPEG", quality=90), False)
     return corpus
 
 
@@ -71,7 +71,7 @@ def test_the_pixels_are_pillows(name):
     assert (decoders.rgb_array(data, Image.open(io.BytesIO(data))) is not None) == fast, "taken where checked only"
 
 
-@pytest.mark.parametrize("name", ["jpeg 4:2:0", "jpeg progressive", "png rgb", "png palette"])
+@pytest.mark.parametrize("name", ["jpeg 4:2:0", "png rgb", "png document", "png palette"])
 @pytest.mark.parametrize("rgb", [True, False])
 def test_a_truncated_file_is_still_rejected_as_pillow_rejects_it(name, rgb):
     data = CORPUS[name][0]
@@ -84,9 +84,13 @@ def test_a_truncated_file_is_still_rejected_as_pillow_rejects_it(name, rgb):
     assert checks == ["image_unreadable", "image_unreadable"]
 
 
-def test_a_file_the_faster_decoder_complains_of_is_pillows_to_judge():
-    data = CORPUS["jpeg 4:2:0"][0]
-    scan = data.index(b"\xff\xda")
-    noisy = data[:scan] + b"\x00\x00\x00" + data[scan:]  # extraneous bytes before a marker: libjpeg warns
-    assert decoders.rgb_array(noisy, Image.open(io.BytesIO(noisy))) is None, "strict: a warning refuses it"
-    assert np.array_equal(np.asarray(decode(noisy, "n.jpg", rgb=True)), np.asarray(decode(data, "a.jpg", rgb=True)))
+def test_a_file_the_faster_decoder_refuses_is_pillows_to_judge():
+    data = bytearray(CORPUS["png rgb"][0])
+    idat = data.index(b"IDAT")
+    data[idat + 4 + 40] ^= 0x01  # a bit of the image data: the chunk's checksum no longer matches, which spng checks
+    assert decoders.rgb_array(bytes(data), Image.open(io.BytesIO(bytes(data)))) is None
+    with pytest.raises(RejectedError) as ours:
+        decode(bytes(data), "p.png", rgb=True)
+    with pytest.raises(RejectedError) as pillows:
+        decode(bytes(data), "p.png", rgb=True, fast=False)
+    assert ours.value.info == pillows.value.info, "the same verdict, Pillow's"
