@@ -1,21 +1,18 @@
 """Output schemas and row builders.
 
-The schemas are declared once as Hugging Face `datasets.Features`: the Arrow schema is derived from
-them and carries the `huggingface` metadata, so `datasets.load_dataset("parquet", ...)` decodes image
-columns as `Image` features without a cast. `schemas/*.json` are generated from these (see
-`python -m beam_pipelines.sinks.schema`), and a test keeps them in sync.
+The tables are declared in `sinks.features` (Hugging Face `datasets.Features`); their Arrow schemas, with the
+`huggingface` metadata, are read here from the files generated from those declarations, so a run never imports
+`datasets`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import datasets
 import pyarrow as pa
 
 from beam_pipelines.annotation.scores import region_summary, step_summary
@@ -23,110 +20,20 @@ from beam_pipelines.materialisation.replay import compress
 from beam_pipelines.records import Region, Rejection, Sample
 from beam_pipelines.scoring.scores import summary
 
-_str = datasets.Value("string")
-_i32 = datasets.Value("int32")
-_f32 = datasets.Value("float32")
+PACKAGE_SCHEMAS = Path(__file__).parent / "arrow"
+"""Where `python -m beam_pipelines.sinks.features` writes the tables' Arrow schemas, in the package."""
 
-STEP = {
-    "index": _i32,
-    "text": _str,
-    "label": _str,
-    "correctness": datasets.Value("int8"),
-    "mc_score": datasets.Value("float64"),
-    "num_mc_correct": _i32,
-    "num_mc_total": _i32,
-    "measured": datasets.Value("bool"),
-    "prm_score": _f32,
-}
-BOX_NORM = datasets.List(datasets.Value("float64"), length=4)
-BOX_PX = datasets.List(_i32, length=4)
-REGION_IN_SAMPLE = {
-    "region_index": _i32,
-    "box_norm": BOX_NORM,
-    "box_px": BOX_PX,
-    "replay_marker": datasets.Value("bool"),
-    "label": _str,
-    "context": _str,
-    "grounding_score": _f32,
-    "verify_score": _f32,
-}
 
-SAMPLE_FEATURES = datasets.Features(
-    {
-        "sample_id": _str,
-        "source": _str,
-        "subset": _str,
-        "image_path": _str,
-        "image_paths": datasets.List(_str),
-        "image": datasets.Image(),
-        "additional_images": datasets.List(datasets.Image()),
-        "width": _i32,
-        "height": _i32,
-        "question": _str,
-        "answer": _str,
-        "reasoning": _str,
-        "response": _str,
-        "prompt": _str,
-        "num_regions": _i32,
-        "regions": datasets.List(REGION_IN_SAMPLE),
-        "num_steps": _i32,
-        "steps": datasets.List(STEP),
-        "visual_tokens_base": _i32,
-        "visual_tokens_replay": _i32,
-        "grounding_score_min": _f32,
-        "grounding_score_mean": _f32,
-        "prm_score_mean": _f32,
-        "prm_score_min": _f32,
-        "prm_first_error": _i32,
-        "verify_score_min": _f32,
-        "verify_score_mean": _f32,
-        "warnings": datasets.List(_str),
-        "metadata": _str,
-        "image_resolution": datasets.List(_str),
-        "input_file": _str,
-        "input_member": _str,
-        "input_row": datasets.Value("int64"),
-    }
-)
+def _package_schema(name: str) -> pa.Schema:
+    return pa.ipc.open_stream(PACKAGE_SCHEMAS.joinpath(f"{name}.arrows").read_bytes()).schema
 
-REGION_FEATURES = datasets.Features(
-    {
-        "sample_id": _str,
-        "region_index": _i32,
-        "source": _str,
-        "subset": _str,
-        "image_path": _str,
-        "box_norm": BOX_NORM,
-        "box_px": BOX_PX,
-        "crop": datasets.Image(),
-        "crop_width": _i32,
-        "crop_height": _i32,
-        "replay_marker": datasets.Value("bool"),
-        "label": _str,
-        "context": _str,
-        "grounding_score": _f32,
-        "verify_score": _f32,
-        "replay_preset": _str,
-        "anyres_best_resolution": datasets.List(_i32),
-        "anyres_resized_size": datasets.List(_i32),
-        "anyres_paste_offset": datasets.List(_i32),
-        "replay_grid_box": datasets.List(_i32),
-        "replay_token_count": _i32,
-        "replay_token_indices": datasets.List(_i32),
-        "replay_pixels": datasets.Value("binary"),
-        "replay_pixels_shape": datasets.List(_i32),
-        "replay_features": datasets.List(datasets.Value("float16")),
-        "replay_features_shape": datasets.List(_i32),
-    }
-)
 
-INDEX_FEATURES = datasets.Features(
-    {"sample_id": _str, "input_file": _str, "input_member": _str, "input_row": datasets.Value("int64")}
-)
-
-SAMPLE_SCHEMA: pa.Schema = SAMPLE_FEATURES.arrow_schema
-REGION_SCHEMA: pa.Schema = REGION_FEATURES.arrow_schema
-INDEX_SCHEMA: pa.Schema = INDEX_FEATURES.arrow_schema
+SAMPLE_SCHEMA: pa.Schema = _package_schema("samples")
+REGION_SCHEMA: pa.Schema = _package_schema("regions")
+INDEX_SCHEMA: pa.Schema = _package_schema("index")
+_STEP = {f.name: f.type for f in SAMPLE_SCHEMA.field("steps").type.value_type}
+_REGION_IN_SAMPLE = {f.name: f.type for f in SAMPLE_SCHEMA.field("regions").type.value_type}
+_SAMPLE = {f.name: f.type for f in SAMPLE_SCHEMA}
 
 
 def _json_default(value: Any) -> Any:
@@ -301,15 +208,15 @@ def replay_columns(region: Region) -> dict[str, Any]:
     return values
 
 
-def _fits(dtype: str, value: int) -> bool:
-    bits = int(dtype.removeprefix("int")) - 1
+def _fits(dtype: pa.DataType, value: int) -> bool:
+    bits = dtype.bit_width - 1
     return -(2**bits) <= value < 2**bits
 
 
-def _out_of_range(values: dict[str, Any], features: dict[str, Any], where: str) -> Iterator[str]:
+def _out_of_range(values: dict[str, Any], columns: dict[str, pa.DataType], where: str) -> Iterator[str]:
     for name, value in values.items():
-        dtype = features[name].dtype
-        if value is not None and dtype.startswith("int") and not _fits(dtype, int(value)):
+        dtype = columns[name]
+        if value is not None and pa.types.is_signed_integer(dtype) and not _fits(dtype, int(value)):
             yield f"{where}.{name} = {value} does not fit {dtype}"
 
 
@@ -321,34 +228,18 @@ def row_problems(sample: Sample) -> list[str]:
     found: list[str] = []
     for step in sample.steps:
         ints = {k: getattr(step, k) for k in ("index", "correctness", "num_mc_correct", "num_mc_total")}
-        found += _out_of_range(ints, STEP, f"steps[{step.index}]")
+        found += _out_of_range(ints, _STEP, f"steps[{step.index}]")
     for region in sample.regions:
         found += _out_of_range(
-            {"region_index": region.region_index}, REGION_IN_SAMPLE, f"regions[{region.region_index}]"
+            {"region_index": region.region_index}, _REGION_IN_SAMPLE, f"regions[{region.region_index}]"
         )
         for i, value in enumerate(region.box_px or ()):
-            if not _fits("int32", value):
+            if not _fits(pa.int32(), value):
                 found.append(f"regions[{region.region_index}].box_px[{i}] = {value} does not fit int32")
     tokens = dict(zip(("visual_tokens_base", "visual_tokens_replay"), sample.visual_tokens or (), strict=False))
-    found += _out_of_range({**tokens, "prm_first_error": sample.prm_first_error}, SAMPLE_FEATURES, "samples")
+    found += _out_of_range({**tokens, "prm_first_error": sample.prm_first_error}, _SAMPLE, "samples")
     return found
 
 
 def rejection_line(rejection: Rejection) -> str:
     return to_json(rejection.to_json())
-
-
-def write_schema_files(directory: Path) -> None:
-    """schemas/*.json: the HF features and Arrow types of every table, for users and other tools."""
-    tables = {"samples": SAMPLE_FEATURES, "regions": REGION_FEATURES, "index": INDEX_FEATURES}
-    for name, features in tables.items():
-        doc = {
-            "table": name,
-            "huggingface_features": features.to_dict(),
-            "arrow": {f.name: str(f.type) for f in features.arrow_schema},
-        }
-        (directory / f"{name}.schema.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-
-
-if __name__ == "__main__":
-    write_schema_files(Path(sys.argv[1] if len(sys.argv) > 1 else "schemas"))

@@ -16,14 +16,9 @@ from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation.crops import CropSettings, crop_regions
 from beam_pipelines.materialisation.images import release_pixels
 from beam_pipelines.records import Duplicate, EncodedImage, ErrorInfo, LoadedImage, Provenance, Rejection, Sample
+from beam_pipelines.sinks.features import REGION_FEATURES, SAMPLE_FEATURES
 from beam_pipelines.sinks.parquet import ROW_GROUP, IndexShardWriterFn, ParquetShardWriterFn, _Table
-from beam_pipelines.sinks.schema import (
-    INDEX_SCHEMA,
-    REGION_FEATURES,
-    REGION_SCHEMA,
-    SAMPLE_FEATURES,
-    SAMPLE_SCHEMA,
-)
+from beam_pipelines.sinks.schema import INDEX_SCHEMA, REGION_SCHEMA, SAMPLE_SCHEMA
 from beam_pipelines.sinks.shards import ShardLimits, ShardTarget, payload_bytes
 from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.stages import StageTimes

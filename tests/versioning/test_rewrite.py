@@ -18,8 +18,8 @@ from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation.crops import CropSettings, crop_regions
 from beam_pipelines.materialisation.images import release_pixels
 from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Sample
+from beam_pipelines.sinks.features import REGION_FEATURES, SAMPLE_FEATURES
 from beam_pipelines.sinks.parquet import ROW_GROUP, IndexShardWriterFn, ParquetShardWriterFn
-from beam_pipelines.sinks.schema import REGION_FEATURES, SAMPLE_FEATURES
 from beam_pipelines.sinks.shards import ShardLimits, ShardTarget
 from beam_pipelines.sinks.webdataset import WebDatasetShardWriterFn, members
 from beam_pipelines.sources.registry import dataset_named
