@@ -1,5 +1,5 @@
 import sys
 
-from beam_pipelines.cli import main
+from beam_pipelines.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

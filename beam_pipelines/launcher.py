@@ -27,7 +27,7 @@ from beam_pipelines.files import remove_tree, write_text
 from beam_pipelines.flags import check_options, warn_deprecated
 from beam_pipelines.layout import DATASET_KINDS
 from beam_pipelines.local_workers import local_runner
-from beam_pipelines.options import VgrEtlOptions, unknown_flags
+from beam_pipelines.options import LaunchOptions, VgrEtlOptions, unknown_flags
 from beam_pipelines.pipeline import build_pipeline
 from beam_pipelines.report import DatasetSize, Invariant, Report, VersionSection, read_report
 from beam_pipelines.sources.registry import dataset_named
@@ -66,7 +66,7 @@ def parse(argv: list[str], default_runner: str = LOCAL_RUNNER) -> PipelineOption
     warn_deprecated(argv)
     if not any(a == "--runner" or a.startswith("--runner=") for a in argv):
         argv = [*argv, f"--runner={default_runner}"]
-    return PipelineOptions(argv)
+    return LaunchOptions(argv)
 
 
 def launch_mode(options: PipelineOptions) -> str | None:

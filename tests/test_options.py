@@ -14,7 +14,7 @@ from beam_pipelines.flags import (
     content_options,
     deprecated_names,
 )
-from beam_pipelines.options import VgrEtlOptions
+from beam_pipelines.options import LaunchOptions, VgrEtlOptions
 
 REQUIRED = ["--source=vgr", "--input=in.jsonl", "--image_root=images", "--output=out"]
 
@@ -79,3 +79,28 @@ def test_a_refresh_compares_the_options_that_shape_the_rows_as_they_shape_them()
 def test_the_source_help_describes_every_registered_dataset():
     text = BY_NAME["source"].full_help()
     assert all(f"{name}: " in text for name in BY_NAME["source"].choice_list())
+
+
+def test_a_launch_has_one_view_per_options_class_and_views_share_their_values():
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    options = LaunchOptions(["--source", "vgr", "--runner=FnApiRunner"])
+    assert options.view_as(StandardOptions) is options.view_as(StandardOptions)
+    options.view_as(VgrEtlOptions).chunk_rows = 7
+    assert VgrEtlOptions(["--chunk_rows=3"]).chunk_rows == 3 and options.view_as(VgrEtlOptions).chunk_rows == 7
+    assert options.get_all_options()["chunk_rows"] == 7 and options.view_as(StandardOptions).runner == "FnApiRunner"
+
+
+def test_the_command_freezes_the_heap_on_its_way_out(monkeypatch, capsys):
+    import gc
+    import sys
+
+    from beam_pipelines.cli import entry
+
+    monkeypatch.setattr(sys, "argv", ["vgr-etl", "--help"])
+    before = gc.get_freeze_count()
+    try:
+        assert entry() == 0 and "run" in capsys.readouterr().out
+        assert gc.get_freeze_count() > before, "the interpreter's last collection skips what the run left"
+    finally:
+        gc.unfreeze()
