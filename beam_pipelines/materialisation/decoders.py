@@ -17,19 +17,21 @@ _PNG_MODES = ("RGB", "RGBA", "L", "P")
 _PNG_DEPTH = 24  # the IHDR's bit depth: 8-byte signature, 4-byte length, "IHDR", width, height, then depth
 
 
-def rgb_array(data: bytes, im: Image.Image) -> np.ndarray | None:
-    """The file's pixels as an H×W×3 uint8 array when a faster decoder reads this kind of file exactly as Pillow
-    does and accepts this file; None to leave it to Pillow. `im` is the file opened (header only) by Pillow."""
+def _decoded(data: bytes, im: Image.Image) -> np.ndarray | None:
+    """libspng's pixels for a file of the kinds it was checked on, or None (another kind, or a file it refuses)."""
     if im.format != "PNG" or im.mode not in _PNG_MODES or len(data) <= _PNG_DEPTH or data[_PNG_DEPTH] != 8:
         return None
     try:
-        return _three_channels(imagecodecs.spng_decode(data))
+        return imagecodecs.spng_decode(data)
     except (ValueError, RuntimeError, imagecodecs.DelayedImportError, imagecodecs.SpngError):
         return None
 
 
-def _three_channels(pixels: np.ndarray) -> np.ndarray | None:
-    if pixels.dtype != np.uint8:
+def rgb_array(data: bytes, im: Image.Image) -> np.ndarray | None:
+    """The file's pixels as an H×W×3 uint8 array when a faster decoder reads this kind of file exactly as Pillow
+    does and accepts this file; None to leave it to Pillow. `im` is the file opened (header only) by Pillow."""
+    pixels = _decoded(data, im)
+    if pixels is None or pixels.dtype != np.uint8:
         return None
     if pixels.ndim == 2:
         return np.repeat(pixels[:, :, None], 3, axis=2)
@@ -47,4 +49,4 @@ def rgb_image(data: bytes, im: Image.Image) -> Image.Image | None:
 def readable(data: bytes, im: Image.Image) -> bool:
     """Whether the faster decoder reads the whole file without a complaint (so Pillow would too): the integrity
     check of an image whose pixels nobody keeps. False leaves the check to Pillow."""
-    return rgb_array(data, im) is not None
+    return _decoded(data, im) is not None

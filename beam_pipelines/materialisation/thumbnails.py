@@ -53,8 +53,9 @@ class Candidates:
 
     def wanted(self, sample_id: str, warned: bool) -> bool:
         key = preview_key(sample_id)
-        first = self.accepted.offer(key)
-        return (self.warned.offer(key) if warned else False) or first
+        among_accepted = self.accepted.offer(key)  # both offered: each running top-k must see every key
+        among_warned = warned and self.warned.offer(key)
+        return among_accepted or among_warned
 
 
 def thumbnail(rgb: Image.Image) -> Image.Image:
