@@ -31,3 +31,38 @@ def test_imports_once_freezes_the_heap_and_restores_the_collector():
 @pytest.mark.slow
 def test_a_collector_disabled_by_the_caller_stays_disabled():
     assert probe("gc.disable()") == "fractions True False True True"
+
+
+DEFER_PROBE = """
+import sys
+from beam_pipelines.imports import defer
+defer("email.mime")
+from email import mime
+lazy = type(sys.modules["email.mime"]).__name__ == "_LazyModule"
+path = mime.__path__
+print(lazy, type(sys.modules["email.mime"]).__name__, bool(path))
+"""
+
+
+@pytest.mark.slow
+def test_a_deferred_module_loads_on_first_use_not_at_its_import():
+    done = subprocess.run([sys.executable, "-c", DEFER_PROBE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "module", "True"]
+
+
+GX_PROBE = """
+import sys
+from beam_pipelines.validation.checker import great_expectations
+great_expectations()
+print(sorted(m for m in sys.modules if m.startswith("scipy.stats.")))
+from great_expectations.expectations.core import expect_column_kl_divergence_to_be_less_than as kl
+print(round(float(kl.stats.entropy([0.5, 0.5], [0.9, 0.1])), 4))
+"""
+
+
+@pytest.mark.slow
+def test_great_expectations_imports_without_scipy_stats_which_still_works_on_use():
+    done = subprocess.run([sys.executable, "-c", GX_PROBE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "0.5108"]

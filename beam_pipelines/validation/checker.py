@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from beam_pipelines.imports import import_long_lived
+from beam_pipelines.imports import defer, import_long_lived
 from beam_pipelines.records import ErrorInfo, Rejection, Sample
 from beam_pipelines.sources.dataset import Dataset, Row
 from beam_pipelines.validation.suites import ExpectationInfo, SuiteError, info_of
@@ -44,10 +44,17 @@ def stat_key(info: ExpectationInfo, field: str) -> str:
     return f"expectation/{info.suite}/{info.name}/{field}"
 
 
+DEFERRED = ("scipy.stats",)
+"""What GX imports at module level for expectations that only some suites use (`scipy.stats`, for its
+distribution tests; about half of GX's import time): loaded on first use (`imports.defer`)."""
+
+
 def great_expectations() -> ModuleType:
     """The GX package, imported once per process (`import_long_lived`) and quiet: its import alone logs hundreds
     of INFO lines, which a portable worker would ship to the runner one by one."""
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    for name in DEFERRED:
+        defer(name)
     return import_long_lived("great_expectations")
 
 
