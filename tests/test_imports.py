@@ -36,11 +36,12 @@ def test_a_collector_disabled_by_the_caller_stays_disabled():
 DEFER_PROBE = """
 import sys
 from beam_pipelines.imports import defer
-defer("email.mime")
-from email import mime
-lazy = type(sys.modules["email.mime"]).__name__ == "_LazyModule"
-path = mime.__path__
-print(lazy, type(sys.modules["email.mime"]).__name__, bool(path))
+assert "xml.dom.pulldom" not in sys.modules
+defer("xml.dom.pulldom")
+from xml.dom import pulldom
+lazy = type(sys.modules["xml.dom.pulldom"]).__name__ == "_LazyModule"
+parse = pulldom.parseString
+print(lazy, type(sys.modules["xml.dom.pulldom"]).__name__, callable(parse))
 """
 
 

@@ -46,7 +46,7 @@ def stat_key(info: ExpectationInfo, field: str) -> str:
 
 DEFERRED = ("scipy.stats",)
 """What GX imports at module level for expectations that only some suites use (`scipy.stats`, for its
-distribution tests; about half of GX's import time): loaded on first use (`imports.defer`)."""
+distribution tests; about a third of GX's import time): loaded on first use (`imports.defer`)."""
 
 
 def great_expectations() -> ModuleType:
