@@ -44,8 +44,10 @@ def defer(name: str) -> None:
     if name in sys.modules:
         return
     parent_name, _, child = name.rpartition(".")
-    parent = importlib.import_module(parent_name)
-    spec = importlib.util.find_spec(name)
+    try:
+        spec = importlib.util.find_spec(name)  # imports the package
+    except ModuleNotFoundError:  # the package is not installed
+        return
     if spec is None or spec.loader is None:
         return
     loader = importlib.util.LazyLoader(spec.loader)
@@ -53,4 +55,4 @@ def defer(name: str) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     loader.exec_module(module)
-    setattr(parent, child, module)
+    setattr(sys.modules[parent_name], child, module)

@@ -52,6 +52,15 @@ def test_a_deferred_module_loads_on_first_use_not_at_its_import():
     assert done.stdout.split() == ["True", "module", "True"]
 
 
+def test_deferring_what_is_not_installed_leaves_it_missing():
+    from beam_pipelines.imports import defer
+
+    defer("no_such_package_here.module")
+    defer("json.no_such_module_here")
+    assert "no_such_package_here.module" not in sys.modules
+    assert "json.no_such_module_here" not in sys.modules
+
+
 GX_PROBE = """
 import sys
 from beam_pipelines.validation.checker import great_expectations
