@@ -35,12 +35,30 @@ def import_long_lived(name: str) -> ModuleType:
     return module
 
 
+HEADER = frozenset({"__dict__", "__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__"})
+"""What a deferred module answers without loading: what the import system set on it before running it. Code that
+walks every module in `sys.modules` reads these (Beam's side-input cache sizes its entries with `objsize`, which
+takes `vars()` of every module; `inspect.getmodule` reads every `__file__`): any other attribute would load it."""
+
+
+def _answering_header(lazy: type) -> type:
+    """A subclass of the standard library's lazy module type that leaves `HEADER` to the module as it stands."""
+
+    def __getattribute__(self, attr: str):
+        if attr in HEADER:
+            return object.__getattribute__(self, attr)
+        return lazy.__getattribute__(self, attr)
+
+    return type("DeferredModule", (lazy,), {"__getattribute__": __getattribute__, "__slots__": ()})
+
+
 def defer(name: str) -> None:
-    """Make the submodule `name` (`package.module`) load on its first attribute access instead of at its import.
+    """Make the submodule `name` (`package.module`) load on its first use instead of at its import.
 
     The lazy module is also set as its package's attribute: `from package import module` then binds it without
-    touching it (the import system's own lookup of a module in `sys.modules` would load it at once). A module that
-    is imported already, or that cannot be found, is left alone."""
+    touching it (the import system's own lookup of a module in `sys.modules` would load it at once). Walking the
+    modules does not load it either (`HEADER`). A module that is imported already, or that cannot be found, is left
+    alone."""
     if name in sys.modules:
         return
     parent_name, _, child = name.rpartition(".")
@@ -55,4 +73,5 @@ def defer(name: str) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     loader.exec_module(module)
+    module.__class__ = _answering_header(type(module))
     setattr(sys.modules[parent_name], child, module)

@@ -39,7 +39,7 @@ from beam_pipelines.imports import defer
 assert "xml.dom.pulldom" not in sys.modules
 defer("xml.dom.pulldom")
 from xml.dom import pulldom
-lazy = type(sys.modules["xml.dom.pulldom"]).__name__ == "_LazyModule"
+lazy = type(sys.modules["xml.dom.pulldom"]).__name__ == "DeferredModule"
 parse = pulldom.parseString
 print(lazy, type(sys.modules["xml.dom.pulldom"]).__name__, callable(parse))
 """
@@ -50,6 +50,26 @@ def test_a_deferred_module_loads_on_first_use_not_at_its_import():
     done = subprocess.run([sys.executable, "-c", DEFER_PROBE], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "module", "True"]
+
+
+WALK_PROBE = """
+import inspect, sys
+from apache_beam.runners.worker.statecache import get_deep_size
+from beam_pipelines.imports import defer
+defer("xml.dom.pulldom")
+module = sys.modules["xml.dom.pulldom"]
+get_deep_size({"a side input": [1, 2, 3]})  # Beam's state cache: objsize takes vars() of every module
+inspect.getmodule(get_deep_size)  # reads every module's __file__
+header = (module.__name__, module.__file__.endswith("pulldom.py"), "parseString" in vars(module))
+print(*header, type(module).__name__, callable(module.parseString), type(module).__name__)
+"""
+
+
+@pytest.mark.slow
+def test_walking_the_modules_does_not_load_a_deferred_one():
+    done = subprocess.run([sys.executable, "-c", WALK_PROBE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["xml.dom.pulldom", "True", "False", "DeferredModule", "True", "module"]
 
 
 def test_deferring_what_is_not_installed_leaves_it_missing():
@@ -65,6 +85,8 @@ GX_PROBE = """
 import sys
 from beam_pipelines.validation.checker import great_expectations
 great_expectations()
+from apache_beam.runners.worker.statecache import get_deep_size
+get_deep_size(["a side input"])
 print(sorted(m for m in sys.modules if m.startswith("scipy.stats.")))
 from great_expectations.expectations.core import expect_column_kl_divergence_to_be_less_than as kl
 print(round(float(kl.stats.entropy([0.5, 0.5], [0.9, 0.1])), 4))
