@@ -9,7 +9,6 @@ reported; no two files were written under one path. Any difference keeps the ver
 
 from __future__ import annotations
 
-import tarfile
 from collections import Counter
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 from beam_pipelines.files import WrittenFile, open_read
 from beam_pipelines.layout import DATA_FOLDERS, OutputLayout
 from beam_pipelines.report import Invariant
+from beam_pipelines.sinks.tar_members import member_names
 
 OUTCOMES = ("accepted", "rejected", "duplicates")
 
@@ -35,8 +35,7 @@ def rows_in_file(file: WrittenFile, output: str) -> FileRows:
     """The rows a data file holds, read from the file itself."""
     with open_read(OutputLayout(output).path(file.path)) as f:
         if file.kind == "webdataset":
-            with tarfile.open(fileobj=f, mode="r:") as tar:
-                rows = len({member.name.split(".", 1)[0] for member in tar})
+            rows = len({name.split(".", 1)[0] for name in member_names(f)})
         elif file.kind == "rejected":
             rows = sum(1 for line in f if line.strip())
         else:

@@ -22,6 +22,7 @@ from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Sample
 from beam_pipelines.sinks.parquet import ParquetShardWriterFn
 from beam_pipelines.sinks.schema import record_fields
 from beam_pipelines.sinks.shards import ShardLimits, ShardTarget, payload_bytes
+from beam_pipelines.sinks.tar_members import member_names
 from beam_pipelines.sinks.webdataset import REPLAY_JSON_FIELDS, WebDatasetShardWriterFn, members
 from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.stages import StageTimes
@@ -172,6 +173,14 @@ def test_the_writer_publishes_one_tar_per_chunk_with_its_sample_count(tmp_path):
     with tarfile.open(tmp_path / "out" / files[0].path) as tar:
         names = tar.getnames()
     assert names == [name for s in samples[:2] for name, _ in members(s)]
+
+
+def test_the_invariants_header_reader_lists_the_tars_as_tarfile_does(tmp_path):
+    samples = [_with_features(_sample(0, second_image=True), 1), _sample(1), _sample(2, boxes=())]
+    (info,) = _files(_drive(WebDatasetShardWriterFn(_target(tmp_path / "out")), samples))
+    path = tmp_path / "out" / info.path
+    with tarfile.open(path) as tar, open(path, "rb") as f:
+        assert list(member_names(f)) == tar.getnames() == [name for s in samples for name, _ in members(s)]
 
 
 def test_tar_headers_are_fixed(tmp_path):
