@@ -35,10 +35,12 @@ def import_long_lived(name: str) -> ModuleType:
     return module
 
 
-HEADER = frozenset({"__dict__", "__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__"})
+HEADER = frozenset({"__dict__", "__name__", "__file__", "__spec__", "__loader__", "__package__"})
 """What a deferred module answers without loading: what the import system set on it before running it. Code that
 walks every module in `sys.modules` reads these (Beam's side-input cache sizes its entries with `objsize`, which
-takes `vars()` of every module; `inspect.getmodule` reads every `__file__`): any other attribute would load it."""
+takes `vars()` of every module; `inspect.getmodule` reads every `__file__`): any other attribute would load it.
+A package's `__path__` is not among them: importing a submodule of a deferred package loads the package first, as an
+import of the submodule always does."""
 
 
 def _answering_header(lazy: type) -> type:

@@ -72,6 +72,24 @@ def test_walking_the_modules_does_not_load_a_deferred_one():
     assert done.stdout.split() == ["xml.dom.pulldom", "True", "False", "DeferredModule", "True", "module"]
 
 
+SUBMODULE_PROBE = """
+import sys
+from beam_pipelines.imports import defer
+assert "email.mime" not in sys.modules
+defer("email.mime")
+before = type(sys.modules["email.mime"]).__name__
+import email.mime.text
+print(before, type(sys.modules["email.mime"]).__name__, callable(email.mime.text.MIMEText))
+"""
+
+
+@pytest.mark.slow
+def test_importing_a_submodule_of_a_deferred_package_loads_the_package_first():
+    done = subprocess.run([sys.executable, "-c", SUBMODULE_PROBE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["DeferredModule", "module", "True"]
+
+
 def test_deferring_what_is_not_installed_leaves_it_missing():
     from beam_pipelines.imports import defer
 
