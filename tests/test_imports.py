@@ -1,5 +1,6 @@
 """Heavy imports: collector paused during the import, heap frozen after, once per process (fresh interpreters)."""
 
+import os
 import subprocess
 import sys
 
@@ -75,19 +76,24 @@ def test_walking_the_modules_does_not_load_a_deferred_one():
 SUBMODULE_PROBE = """
 import sys
 from beam_pipelines.imports import defer
-assert "email.mime" not in sys.modules
-defer("email.mime")
-before = type(sys.modules["email.mime"]).__name__
-import email.mime.text
-print(before, type(sys.modules["email.mime"]).__name__, callable(email.mime.text.MIMEText))
+defer("outer.pkg")
+before = type(sys.modules["outer.pkg"]).__name__
+import outer.pkg.sub
+print(before, type(sys.modules["outer.pkg"]).__name__, *sys.modules["outer"].ORDER)
 """
 
 
 @pytest.mark.slow
-def test_importing_a_submodule_of_a_deferred_package_loads_the_package_first():
-    done = subprocess.run([sys.executable, "-c", SUBMODULE_PROBE], capture_output=True, text=True)
+def test_importing_a_submodule_of_a_deferred_package_loads_the_package_first(tmp_path):
+    package = tmp_path / "outer" / "pkg"
+    package.mkdir(parents=True)
+    (tmp_path / "outer" / "__init__.py").write_text("ORDER = []\n")
+    (package / "__init__.py").write_text("import outer\nouter.ORDER.append('pkg')\n")
+    (package / "sub.py").write_text("import outer\nouter.ORDER.append('sub')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", SUBMODULE_PROBE], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["DeferredModule", "module", "True"]
+    assert done.stdout.split() == ["DeferredModule", "module", "pkg", "sub"], "the package ran, then its submodule"
 
 
 def test_deferring_what_is_not_installed_leaves_it_missing():
