@@ -43,8 +43,10 @@ A package's `__path__` is not among them: importing a submodule of a deferred pa
 import of the submodule always does."""
 
 
+@cache
 def _answering_header(lazy: type) -> type:
-    """A subclass of the standard library's lazy module type that leaves `HEADER` to the module as it stands."""
+    """A subclass of the standard library's lazy module type that leaves `HEADER` to the module as it stands (one
+    class per lazy type, however many modules are deferred)."""
 
     def __getattribute__(self, attr: str):
         if attr in HEADER:
