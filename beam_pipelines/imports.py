@@ -57,12 +57,12 @@ def _answering_header(lazy: type) -> type:
 
 
 def defer(name: str) -> None:
-    """Make the submodule `name` (`package.module`) load on its first use instead of at its import.
+    """Make the module `name` (`module`, or `package.module`) load on its first use instead of at its import.
 
-    The lazy module is also set as its package's attribute: `from package import module` then binds it without
-    touching it (the import system's own lookup of a module in `sys.modules` would load it at once). Walking the
-    modules does not load it either (`HEADER`). A module that is imported already, or that cannot be found, is left
-    alone."""
+    A submodule's lazy module is also set as its package's attribute: `from package import module` then binds it
+    without touching it (the import system's own lookup of a module in `sys.modules` would load it at once). Walking
+    the modules does not load it either (`HEADER`). A module that is imported already, or that cannot be found, is
+    left alone."""
     if name in sys.modules:
         return
     parent_name, _, child = name.rpartition(".")
@@ -78,4 +78,5 @@ def defer(name: str) -> None:
     sys.modules[name] = module
     loader.exec_module(module)
     module.__class__ = _answering_header(type(module))
-    setattr(sys.modules[parent_name], child, module)
+    if parent_name:
+        setattr(sys.modules[parent_name], child, module)

@@ -96,11 +96,31 @@ def test_importing_a_submodule_of_a_deferred_package_loads_the_package_first(tmp
     assert done.stdout.split() == ["DeferredModule", "module", "pkg", "sub"], "the package ran, then its submodule"
 
 
+TOP_LEVEL_PROBE = """
+import sys
+from beam_pipelines.imports import defer
+assert "colorsys" not in sys.modules
+defer("colorsys")
+import colorsys
+lazy = type(sys.modules["colorsys"]).__name__
+print(lazy, colorsys.rgb_to_hsv(1.0, 0.0, 0.0), type(sys.modules["colorsys"]).__name__)
+"""
+
+
+@pytest.mark.slow
+def test_a_top_level_module_can_be_deferred_too():
+    done = subprocess.run([sys.executable, "-c", TOP_LEVEL_PROBE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["DeferredModule", "(0.0,", "1.0,", "1.0)", "module"]
+
+
 def test_deferring_what_is_not_installed_leaves_it_missing():
     from beam_pipelines.imports import defer
 
+    defer("no_such_top_level_package_here")
     defer("no_such_package_here.module")
     defer("json.no_such_module_here")
+    assert "no_such_top_level_package_here" not in sys.modules
     assert "no_such_package_here.module" not in sys.modules
     assert "json.no_such_module_here" not in sys.modules
 
@@ -111,14 +131,15 @@ from beam_pipelines.validation.checker import great_expectations
 great_expectations()
 from apache_beam.runners.worker.statecache import get_deep_size
 get_deep_size(["a side input"])
-print(sorted(m for m in sys.modules if m.startswith("scipy.stats.")))
+print(sorted(m for m in sys.modules if m.startswith(("scipy.stats.", "altair."))))
 from great_expectations.expectations.core import expect_column_kl_divergence_to_be_less_than as kl
 print(round(float(kl.stats.entropy([0.5, 0.5], [0.9, 0.1])), 4))
+print(kl.alt.Chart.__name__, "altair.vegalite" in sys.modules)
 """
 
 
 @pytest.mark.slow
-def test_great_expectations_imports_without_scipy_stats_which_still_works_on_use():
+def test_great_expectations_imports_without_scipy_stats_or_altair_which_still_work_on_use():
     done = subprocess.run([sys.executable, "-c", GX_PROBE], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["[]", "0.5108"]
+    assert done.stdout.split("\n")[:3] == ["[]", "0.5108", "Chart True"]

@@ -44,9 +44,10 @@ def stat_key(info: ExpectationInfo, field: str) -> str:
     return f"expectation/{info.suite}/{info.name}/{field}"
 
 
-DEFERRED = ("scipy.stats",)
-"""What GX imports at module level for expectations that only some suites use (`scipy.stats`, for its
-distribution tests; about a third of GX's import time): loaded on first use (`imports.defer`)."""
+DEFERRED = ("scipy.stats", "altair")
+"""What GX imports at module level for expectations that only some suites use, loaded on first use
+(`imports.defer`): `scipy.stats` for its distribution tests, and Altair, which only its distribution expectation's
+chart renderer calls (with its own imports, about a sixth of what GX's import costs)."""
 
 
 def great_expectations() -> ModuleType:
