@@ -1,15 +1,17 @@
 """Every private or internal name of Apache Beam the package uses, in this one module.
 
-Beam's public API covers pipelines, transforms and options; two features here reach below it: the option parser
+Beam's public API covers pipelines, transforms and options; three features here reach below it: the option parser
 class that `PipelineOptions` subclasses register their flags on (the package declares its options once and
-derives the Flex Template's parameters from them), and the local runner's worker handling, which the forked local
-workers (`local_workers`) plug into. A Beam upgrade that moves or renames one of these fails `check()` (and its test)
-with the name that changed, instead of failing somewhere in a run.
+derives the Flex Template's parameters from them), the local runner's worker handling, which the forked local
+workers (`local_workers`) plug into, and the inspection of a DoFn's state and timer parameters, which Beam repeats
+and this module makes once per DoFn (`remember_dofn_specs`). A Beam upgrade that moves or renames one of these
+fails `check()` (and its test) with the name that changed, instead of failing somewhere in a run.
 """
 
 from __future__ import annotations
 
 import importlib
+import weakref
 from typing import Any
 
 from apache_beam.version import __version__ as BEAM_VERSION
@@ -37,6 +39,9 @@ ExternalWorkerHandler = _internal(
 )
 BeamFnLoggingServicer = _internal("apache_beam.runners.portability.local_job_service", "BeamFnLoggingServicer")
 SUBPROCESS_SDK = _internal("apache_beam.portability.python_urns", "SUBPROCESS_SDK")
+USERSTATE = importlib.import_module("apache_beam.transforms.userstate")
+INSPECT_DOFN_SPECS = _internal("apache_beam.transforms.userstate", "get_dofn_specs")
+"""Beam's own `get_dofn_specs(dofn)`: the state and timer specs among the defaults of every method of a DoFn."""
 SDK_WORKER_MAIN = "apache_beam.runners.worker.sdk_worker_main"
 """The module a Python SDK worker process runs (`main(argv)`)."""
 
@@ -67,6 +72,33 @@ def parser_actions(parser: Any) -> list[Any]:
     return list(parser._actions)
 
 
+_specs: dict[int, tuple[weakref.ref, tuple[frozenset, frozenset]]] = {}
+
+
+def remembered_dofn_specs(dofn: Any) -> tuple[set, set]:
+    """`get_dofn_specs`, inspected once per DoFn object. Beam takes the signature of every method of a DoFn each
+    time it asks (several times per ParDo while a job is built and translated, twice more where a worker sets it
+    up), and a DoFn's methods do not change once it exists. Keyed by identity, forgotten when the DoFn is;
+    a DoFn that cannot be weakly referenced is inspected every time, as before."""
+    key = id(dofn)
+    entry = _specs.get(key)
+    if entry is None or entry[0]() is not dofn:
+        states, timers = INSPECT_DOFN_SPECS(dofn)
+        try:
+            ref = weakref.ref(dofn, lambda _, key=key: _specs.pop(key, None))
+        except TypeError:
+            return states, timers
+        entry = _specs[key] = (ref, (frozenset(states), frozenset(timers)))
+    states, timers = entry[1]
+    return set(states), set(timers)
+
+
+def remember_dofn_specs() -> None:
+    """Make every caller of Beam's `get_dofn_specs` in this process use `remembered_dofn_specs` (they look it up
+    in its module at each call). Idempotent."""
+    USERSTATE.get_dofn_specs = remembered_dofn_specs
+
+
 def check() -> list[str]:
     """What no longer holds of the internals above, one line each (empty when all is as this module expects)."""
     problems = []
@@ -83,6 +115,8 @@ def check() -> list[str]:
     runner = FnApiRunner()
     if not hasattr(runner, "_provision_info") or not hasattr(runner._provision_info, "provision_info"):
         problems.append("FnApiRunner()._provision_info.provision_info is gone")
+    if getattr(USERSTATE, "get_dofn_specs", None) not in (INSPECT_DOFN_SPECS, remembered_dofn_specs):
+        problems.append("userstate.get_dofn_specs is not the function this module wraps")
     parser = BeamArgumentParser()
     if not isinstance(getattr(parser, "_actions", None), list):
         problems.append("the option parser keeps no _actions list")

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+
+import apache_beam as beam
 import pytest
+from apache_beam.coders import VarIntCoder
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import userstate
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
 
 from beam_pipelines import beam_internals
 from beam_pipelines.beam_internals import BeamInternalsChanged
@@ -30,3 +39,56 @@ def test_the_option_parser_and_the_worker_handlers_are_the_ones_beam_uses():
     parser = beam_internals.BeamArgumentParser()
     parser.add_argument("--x")
     assert "--x" in [s for a in beam_internals.parser_actions(parser) for s in a.option_strings]
+
+
+SEEN = BagStateSpec("seen", VarIntCoder())
+FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
+SEEN_STATE, FLUSH_TIMER = beam.DoFn.StateParam(SEEN), beam.DoFn.TimerParam(FLUSH)
+SAME_NAME = (beam.DoFn.StateParam(BagStateSpec("same", VarIntCoder())),) * 2
+
+
+class _Stateful(beam.DoFn):
+    """A DoFn with one state and one timer parameter: what `get_dofn_specs` finds among its methods' defaults."""
+
+    def process(self, element, seen=SEEN_STATE, flush=FLUSH_TIMER):
+        seen.add(element[1])
+        flush.set(0)
+
+    @on_timer(FLUSH)
+    def flushed(self, key=beam.DoFn.KeyParam, seen=SEEN_STATE):
+        yield key, sorted(seen.read())
+
+
+def test_remembered_specs_are_beams_own_and_inspected_once_per_dofn():
+    stateful, plain = _Stateful(), beam.Map(str).fn
+    for dofn in (stateful, plain):
+        first = beam_internals.remembered_dofn_specs(dofn)
+        assert first == beam_internals.INSPECT_DOFN_SPECS(dofn)
+        remembered = beam_internals._specs[id(dofn)]
+        first[0].clear()  # a caller's copy: changing it changes nothing remembered
+        assert beam_internals.remembered_dofn_specs(dofn) == beam_internals.INSPECT_DOFN_SPECS(dofn)
+        assert beam_internals._specs[id(dofn)] is remembered, "not inspected again"
+    assert {s.name for s in beam_internals.remembered_dofn_specs(stateful)[0]} == {"seen"}
+    assert {t.name for t in beam_internals.remembered_dofn_specs(stateful)[1]} == {"ts-flush"}
+    key = id(stateful)
+    assert key in beam_internals._specs
+    del stateful
+    gc.collect()
+    assert key not in beam_internals._specs, "forgotten with its DoFn"
+
+
+def test_the_stages_install_the_remembered_specs_and_stateful_dofns_still_run():
+    import beam_pipelines.stages  # noqa: F401  (installs it, as in every process that runs the stages)
+
+    assert userstate.get_dofn_specs is beam_internals.remembered_dofn_specs
+    assert beam_internals.check() == []
+    with pytest.raises(ValueError, match="duplicate process method parameters"):
+        beam.ParDo(_TwoStatesOfOneName())
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        out = p | beam.Create([("a", 2), ("a", 1), ("b", 3)]) | beam.ParDo(_Stateful())
+        assert_that(out, equal_to([("a", [1, 2]), ("b", [3])]))
+
+
+class _TwoStatesOfOneName(beam.DoFn):
+    def process(self, element, one=SAME_NAME[0], two=SAME_NAME[1]):
+        yield element
