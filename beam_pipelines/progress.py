@@ -71,7 +71,9 @@ def decode(datagram: bytes) -> dict[str, int]:
 class Listener:
     """A UDP socket on 127.0.0.1 whose datagrams add to a tally, read by a daemon thread from `listen` to `close`.
     The socket is bound at once (its address goes into `ENV`) and the thread starts later: the local runner forks
-    its workers' zygote only from a process with no other Python thread; datagrams wait in the socket meanwhile."""
+    its workers' zygote only from a process with no other Python thread; datagrams wait in the socket meanwhile.
+    `close` ends the thread with an empty datagram of its own, queued behind every datagram that arrived before:
+    the tally then holds all of them (a worker's last flush precedes the end of its bundle), without a wait."""
 
     def __init__(self, tally: Tally) -> None:
         self._tally = tally
@@ -87,18 +89,23 @@ class Listener:
             self._thread.start()
 
     def _serve(self) -> None:
-        while not self._stop.is_set():
+        while True:
             try:
                 datagram = self._socket.recv(4096)
             except TimeoutError:
+                if self._stop.is_set():  # the empty datagram was lost
+                    return
                 continue
             except OSError:
+                return
+            if not datagram and self._stop.is_set():
                 return
             self._tally.add(decode(datagram))
 
     def close(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
+            self._socket.sendto(b"", self._socket.getsockname())
             self._thread.join()
         self._socket.close()
 
@@ -285,6 +292,5 @@ def shown(
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = previous
-        time.sleep(SEND_EVERY_S / 5)  # the last datagrams, sent on the workers' final flush, land
-        display.close(completed)
         listener.close()
+        display.close(completed)

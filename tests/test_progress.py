@@ -60,6 +60,21 @@ def test_datagrams_from_workers_add_up_in_the_listener(monkeypatch):
     assert (tally.get("records"), tally.get("chunks")) == (1000, 2)
 
 
+def test_closing_the_listener_first_counts_every_datagram_already_sent(monkeypatch):
+    for _ in range(20):
+        tally = progress.Tally()
+        listener = progress.Listener(tally)
+        listener.listen()
+        monkeypatch.setenv(progress.ENV, listener.address)
+        sender = progress.sender()
+        for n in range(1, 51):
+            sender.add("records", n)
+            sender.flush()
+        listener.close()
+        assert tally.get("records") == 50 * 51 // 2
+        assert not listener._thread.is_alive()
+
+
 def test_without_a_listener_a_worker_sends_nothing(monkeypatch):
     monkeypatch.delenv(progress.ENV, raising=False)
     sender = progress.sender()
