@@ -18,10 +18,15 @@ print(module.__name__, module is again, gc.isenabled(), frozen > 0, gc.get_freez
 """
 
 
-def probe(before: str = "") -> str:
-    done = subprocess.run([sys.executable, "-c", PROBE.format(before=before)], capture_output=True, text=True)
+def fresh(code: str, env: dict[str, str] | None = None) -> str:
+    """What `code` prints in a fresh interpreter (nothing imported yet), which must exit cleanly."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return done.stdout
+
+
+def probe(before: str = "") -> str:
+    return fresh(PROBE.format(before=before)).strip()
 
 
 @pytest.mark.slow
@@ -48,9 +53,7 @@ print(lazy, type(sys.modules["xml.dom.pulldom"]).__name__, callable(parse))
 
 @pytest.mark.slow
 def test_a_deferred_module_loads_on_first_use_not_at_its_import():
-    done = subprocess.run([sys.executable, "-c", DEFER_PROBE], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "module", "True"]
+    assert fresh(DEFER_PROBE).split() == ["True", "module", "True"]
 
 
 WALK_PROBE = """
@@ -68,9 +71,7 @@ print(*header, type(module).__name__, callable(module.parseString), type(module)
 
 @pytest.mark.slow
 def test_walking_the_modules_does_not_load_a_deferred_one():
-    done = subprocess.run([sys.executable, "-c", WALK_PROBE], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["xml.dom.pulldom", "True", "False", "DeferredModule", "True", "module"]
+    assert fresh(WALK_PROBE).split() == ["xml.dom.pulldom", "True", "False", "DeferredModule", "True", "module"]
 
 
 SUBMODULE_PROBE = """
@@ -91,9 +92,8 @@ def test_importing_a_submodule_of_a_deferred_package_loads_the_package_first(tmp
     (package / "__init__.py").write_text("import outer\nouter.ORDER.append('pkg')\n")
     (package / "sub.py").write_text("import outer\nouter.ORDER.append('sub')\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", SUBMODULE_PROBE], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["DeferredModule", "module", "pkg", "sub"], "the package ran, then its submodule"
+    printed = fresh(SUBMODULE_PROBE, env).split()
+    assert printed == ["DeferredModule", "module", "pkg", "sub"], "the package ran, then its submodule"
 
 
 TOP_LEVEL_PROBE = """
@@ -109,9 +109,7 @@ print(lazy, colorsys.rgb_to_hsv(1.0, 0.0, 0.0), type(sys.modules["colorsys"]).__
 
 @pytest.mark.slow
 def test_a_top_level_module_can_be_deferred_too():
-    done = subprocess.run([sys.executable, "-c", TOP_LEVEL_PROBE], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["DeferredModule", "(0.0,", "1.0,", "1.0)", "module"]
+    assert fresh(TOP_LEVEL_PROBE).split() == ["DeferredModule", "(0.0,", "1.0,", "1.0)", "module"]
 
 
 def test_deferring_what_is_not_installed_leaves_it_missing():
@@ -140,6 +138,4 @@ print(kl.alt.Chart.__name__, "altair.vegalite" in sys.modules)
 
 @pytest.mark.slow
 def test_great_expectations_imports_without_scipy_stats_or_altair_which_still_work_on_use():
-    done = subprocess.run([sys.executable, "-c", GX_PROBE], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:3] == ["[]", "0.5108", "Chart True"]
+    assert fresh(GX_PROBE).split("\n")[:3] == ["[]", "0.5108", "Chart True"]
