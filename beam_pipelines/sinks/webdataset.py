@@ -4,23 +4,18 @@ Members: `<key>.image.<ext>` (the original image bytes; further images as `image
 `<key>.json` (the record without bytes), `<key>.rNNN.<ext>` per region crop, `<key>.rNNN.replay_idx.npy`
 (1-D int32 replay token indices), with `--replay_pixels` `<key>.rNNN.replay.npy` (uint8 H×W×3), and with
 `--replay_features` `<key>.rNNN.replay_feat.npy` (float16 [tokens, dim]). Tar headers are
-fixed (mtime 0, uid/gid 0) so reruns give byte-identical shards; the stream is closed explicitly,
-which is what commits an object on gs://.
+fixed (mtime 0, uid/gid 0; `sinks.tar_writer`) so reruns give byte-identical shards; the stream is closed
+explicitly, which is what commits an object on gs://.
 """
 
 from __future__ import annotations
-
-import io
-import tarfile
 
 from beam_pipelines.materialisation.replay import npy_bytes
 from beam_pipelines.records import Sample
 from beam_pipelines.sinks.schema import crop_name, record_fields, to_json
 from beam_pipelines.sinks.shards import ChunkWriterFn
+from beam_pipelines.sinks.tar_writer import TarWriter
 
-COPY_BUFFER = 1 << 23
-"""Bytes `tarfile` copies a member's data in per write (its default, 16 KiB, is a Python-level read, write and
-hash per 16 KiB of every image)."""
 REPLAY_JSON_FIELDS = (
     "anyres_best_resolution",
     "anyres_resized_size",
@@ -61,15 +56,11 @@ class WebDatasetShardWriterFn(ChunkWriterFn):
 
     def open_shard(self, name: str) -> None:
         self._file = self.target.open(self.kind, name)
-        self._tar = tarfile.open(fileobj=self._file, mode="w", copybufsize=COPY_BUFFER)  # noqa: SIM115 (closed below)
+        self._tar = TarWriter(self._file)
 
     def write(self, element: Sample) -> None:
         for name, data in members(element):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 0
-            info.mode = 0o644
-            self._tar.addfile(info, io.BytesIO(data))
+            self._tar.add(name, data)
 
     def close_shard(self):
         self._tar.close()
