@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 BLOCK = 512
-_CHECKSUM = slice(148, 156)
+NAME = slice(0, 100)
+SIZE = slice(124, 136)
+CHECKSUM = slice(148, 156)
+"""The ustar header fields the lister and the shard writer (`sinks.tar_writer`) read or fill."""
 _EXTENDED = (b"x", b"L")  # pax extended header (for the next member), GNU long name (for the next member)
 _SKIPPED = (b"g", b"K")  # pax global header, GNU long link name: no member of their own
 
@@ -32,13 +35,13 @@ def _checksum_holds(header: bytes) -> bool:
     """The header's checksum field against the sum of its bytes (the field itself counted as spaces), unsigned or,
     as some old writers made it, signed."""
     try:
-        stored = _number(header[_CHECKSUM])
+        stored = _number(header[CHECKSUM])
     except ValueError:
         return False
-    unsigned = sum(header) - sum(header[_CHECKSUM]) + 8 * 0x20
+    unsigned = sum(header) - sum(header[CHECKSUM]) + 8 * 0x20
     if stored == unsigned:
         return True
-    signed = unsigned - 256 * sum(1 for b in header if b > 127) + 256 * sum(1 for b in header[_CHECKSUM] if b > 127)
+    signed = unsigned - 256 * sum(1 for b in header if b > 127) + 256 * sum(1 for b in header[CHECKSUM] if b > 127)
     return stored == signed
 
 
@@ -64,7 +67,7 @@ def member_names(f: BinaryIO) -> Iterator[str]:
             return
         kind = header[156:157]
         try:
-            size = _number(header[124:136])
+            size = _number(header[SIZE])
             if kind not in _EXTENDED and b"size" in extended:
                 size = int(extended[b"size"])
         except ValueError:  # a size that is not a number: `tarfile` stops there too
@@ -83,7 +86,7 @@ def member_names(f: BinaryIO) -> Iterator[str]:
             continue
         if kind in _SKIPPED:
             continue
-        name = header[:100].split(b"\0", 1)[0]
+        name = header[NAME].split(b"\0", 1)[0]
         if kind == b"5" or (kind == b"\0" and name.endswith(b"/")):  # a directory, named without its slash
             name = name.rstrip(b"/")
         if header[257:262] == b"ustar" and header[345] != 0:

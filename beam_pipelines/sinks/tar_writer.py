@@ -12,34 +12,46 @@ from __future__ import annotations
 import tarfile
 from typing import BinaryIO
 
-BLOCK = tarfile.BLOCKSIZE
+from beam_pipelines.sinks.tar_members import BLOCK, CHECKSUM, NAME, SIZE
+
 RECORD = tarfile.RECORDSIZE
-_NAME = 100
 _MAX_SIZE = 8**11  # the largest size the 12-byte octal field holds; past it tarfile adds a pax record
-_TEMPLATE = tarfile.TarInfo("x")
-_TEMPLATE.mode, _TEMPLATE.mtime = 0o644, 0
-_BLANK = bytearray(_TEMPLATE.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
-_BLANK[0:_NAME] = bytes(_NAME)
-_BLANK[124:136] = bytes(12)
-_BLANK[148:156] = b" " * 8
+
+
+def _tarfile_header(name: str, size: int) -> bytes:
+    """`tarfile`'s header for a regular file with the shards' fixed fields (a pax record first where needed)."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, 0o644, 0
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def _blank() -> bytearray:
+    """The template: `tarfile`'s header with name and size emptied and the checksum field counted as spaces."""
+    blank = bytearray(_tarfile_header("x", 0))
+    blank[NAME] = bytes(NAME.stop)
+    blank[SIZE] = bytes(SIZE.stop - SIZE.start)
+    blank[CHECKSUM] = b" " * (CHECKSUM.stop - CHECKSUM.start)
+    return blank
+
+
+_BLANK = _blank()
 _BLANK_SUM = sum(_BLANK)
 
 
-def _header(name: str, size: int) -> bytes:
+def _header(name: str, size: int) -> bytearray:
     """The ustar header `tarfile` writes for a regular file of that name and size (a name that `fits`)."""
     raw = name.encode("ascii")
     digits = b"%011o\0" % size
-    header = bytearray(_BLANK)
+    header = _BLANK.copy()
     header[0 : len(raw)] = raw
-    header[124:136] = digits
-    checksum = _BLANK_SUM + sum(raw) + sum(digits)
-    header[148:156] = b"%06o\0 " % checksum
-    return bytes(header)
+    header[SIZE] = digits
+    header[CHECKSUM] = b"%06o\0 " % (_BLANK_SUM + sum(raw) + sum(digits))
+    return header
 
 
 def fits(name: str, size: int) -> bool:
     """Whether `tarfile` would write a plain ustar header for the member (no pax record before it)."""
-    return name.isascii() and len(name) <= _NAME and size < _MAX_SIZE
+    return name.isascii() and len(name) <= NAME.stop and size < _MAX_SIZE
 
 
 class TarWriter:
@@ -51,12 +63,7 @@ class TarWriter:
 
     def add(self, name: str, data: bytes) -> None:
         size = len(data)
-        if fits(name, size):
-            header = _header(name, size)
-        else:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = size, 0o644, 0
-            header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        header = _header(name, size) if fits(name, size) else _tarfile_header(name, size)
         self.file.write(header)
         self.file.write(data)
         padding = -size % BLOCK
