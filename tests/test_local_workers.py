@@ -36,9 +36,11 @@ out, mode = sys.argv[1], sys.argv[2]
 local_workers.EXIT_GRACE_S = 0.5 if mode != "killed" else 600
 
 def work(env):
-    with open(os.path.join(out, env["WORKER_ID"]), "w") as f:
+    partial = f"{out}-{env['WORKER_ID']}.partial"  # beside `out`, renamed in whole: counted only once written
+    with open(partial, "w") as f:
         seen = {"pid": os.getpid(), "ppid": os.getppid(), "x": env["X"], "preloaded": os.environ.get("PRELOADED")}
         json.dump(seen, f)
+    os.rename(partial, os.path.join(out, env["WORKER_ID"]))
     if mode in ("hang", "done"):
         time.sleep(600)
 
