@@ -1,10 +1,16 @@
 """`parquet/samples/<unit>-<part>.parquet`, `parquet/regions/<unit>-<part>.parquet`, and the id index
 `index/<unit>-<part>.parquet` (written whatever the formats: it is how a refresh knows what the dataset holds).
 
-Rows are streamed in row groups of `ROW_GROUP` samples so a worker never holds a whole shard.
+Rows are streamed in row groups of `ROW_GROUP` samples so a worker never holds a whole shard. Binary columns hold
+encoded payloads (image files, crops, zlib-compressed pixels): they are stored plain and uncompressed, since
+dictionary encoding and Snappy only spend time on them; every other column is dictionary-encoded and Snappy.
 """
 
 from __future__ import annotations
+
+import functools
+import io
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,6 +23,28 @@ from beam_pipelines.sinks.shards import ChunkWriterFn, ShardTarget
 ROW_GROUP = 64
 
 
+@functools.cache
+def _columns(schema: pa.Schema) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every leaf column's Parquet path, the binary ones among them), as Parquet names them."""
+    probe = io.BytesIO()
+    pq.write_table(schema.empty_table(), probe)
+    parquet_schema = pq.ParquetFile(probe).schema
+    leaves = [parquet_schema.column(i) for i in range(len(parquet_schema))]
+    binary = [c.path for c in leaves if c.physical_type == "BYTE_ARRAY" and c.logical_type.type == "NONE"]
+    return tuple(c.path for c in leaves), tuple(binary)
+
+
+def writer_options(schema: pa.Schema) -> dict[str, Any]:
+    """`pq.ParquetWriter` options for a table of `schema`: payloads plain and uncompressed, the rest Snappy."""
+    paths, payloads = _columns(schema)
+    others = [path for path in paths if path not in payloads]
+    return {
+        "compression": {path: "none" if path in payloads else "snappy" for path in paths},
+        "use_dictionary": others,
+        "write_statistics": others,
+    }
+
+
 class _Table:
     """One Parquet file being written: buffered rows flushed as row groups into an atomic file."""
 
@@ -25,7 +53,7 @@ class _Table:
         self.file = target.open(kind, name)
         self.schema = schema
         self.kind, self.unit = kind, unit
-        self.writer = pq.ParquetWriter(self.file, schema, compression="snappy")
+        self.writer = pq.ParquetWriter(self.file, schema, **writer_options(schema))
         self.rows: list[dict] = []
         self.count = 0
 

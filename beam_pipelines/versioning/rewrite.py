@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from beam_pipelines.files import AtomicFile, WrittenFile, open_read
 from beam_pipelines.layout import DATASET_KINDS, OutputLayout, part_name
-from beam_pipelines.sinks.parquet import ROW_GROUP
+from beam_pipelines.sinks.parquet import ROW_GROUP, writer_options
 from beam_pipelines.versioning.manifest import Unit
 
 
@@ -42,7 +42,7 @@ def _merge_parquet(output: str, paths: Iterable[str], drop: frozenset[str], out:
                 if not table.num_rows:
                     continue
                 if writer is None:
-                    writer = pq.ParquetWriter(out, parquet.schema_arrow, compression="snappy")
+                    writer = pq.ParquetWriter(out, parquet.schema_arrow, **writer_options(parquet.schema_arrow))
                 writer.write_table(table)
                 rows += table.num_rows
     if writer is not None:

@@ -98,3 +98,10 @@ def digest_tree(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name not in ("report.json", "manifest.json", "README.md")
     }
+
+
+def column_storage(path: str | Path) -> dict[str, tuple[str, bool]]:
+    """Parquet column path -> (compression, dictionary-encoded) in the file's first row group."""
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    columns = (group.column(i) for i in range(group.num_columns))
+    return {c.path_in_schema: (c.compression, c.dictionary_page_offset is not None) for c in columns}

@@ -23,6 +23,7 @@ from beam_pipelines.sinks.shards import ShardLimits, ShardTarget, payload_bytes
 from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.stages import StageTimes
 from beam_pipelines.validation.boxes import normalise_boxes
+from tests.helpers.outputs import column_storage
 
 VERSION = "v000001"
 BOX = "<SOT>[0.1, 0.2, 0.5, 0.6]<EOT><image>"
@@ -125,6 +126,20 @@ def test_files_carry_the_declared_schemas_with_their_huggingface_metadata(tmp_pa
     assert regions.names == REGION_SCHEMA.names and regions.metadata == REGION_SCHEMA.metadata
     assert datasets.Features.from_arrow_schema(samples) == SAMPLE_FEATURES
     assert datasets.Features.from_arrow_schema(regions) == REGION_FEATURES
+
+
+def test_payload_columns_are_stored_plain_and_uncompressed_the_others_with_snappy(tmp_path):
+    target = _target(tmp_path)
+    files = {f.kind: f for f in _files(_drive(ParquetShardWriterFn(target), [_sample(0), _sample(1)]))}
+    samples = column_storage(target.layout.path(files["parquet_samples"].path))
+    regions = column_storage(target.layout.path(files["parquet_regions"].path))
+    for payload in ("image.bytes", "additional_images.list.element.bytes"):
+        assert samples.pop(payload) == ("UNCOMPRESSED", False)
+    for payload in ("crop.bytes", "replay_pixels"):
+        assert regions.pop(payload) == ("UNCOMPRESSED", False)
+    assert {compression for compression, _ in [*samples.values(), *regions.values()]} == {"SNAPPY"}
+    assert samples["sample_id"] == regions["sample_id"] == ("SNAPPY", True)
+    assert pq.read_table(target.layout.path(files["parquet_samples"].path))["image"][0].as_py()["bytes"] == (_png()[0])
 
 
 def test_finish_bundle_hands_on_the_stage_times_last(tmp_path):

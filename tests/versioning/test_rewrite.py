@@ -26,6 +26,7 @@ from beam_pipelines.sources.registry import dataset_named
 from beam_pipelines.validation.boxes import normalise_boxes
 from beam_pipelines.versioning.manifest import Unit, units_of
 from beam_pipelines.versioning.rewrite import rewrite_units
+from tests.helpers.outputs import column_storage
 
 UNIT = "v000002-compact-00000"
 
@@ -170,7 +171,7 @@ def test_only_the_kinds_the_sources_have_are_written(tmp_path):
     assert [(f.kind, f.rows) for f in infos] == [("index", 5)]
 
 
-def test_merged_files_keep_the_schemas_and_their_huggingface_metadata(tmp_path):
+def test_merged_files_keep_the_schemas_their_huggingface_metadata_and_column_storage(tmp_path):
     output, samples, units = _corpus(tmp_path)
     infos = {f.kind: f for f in rewrite_units(output, UNIT, units, frozenset({samples[0].sample_id}))}
     for kind, features in (("parquet_samples", SAMPLE_FEATURES), ("parquet_regions", REGION_FEATURES)):
@@ -178,3 +179,6 @@ def test_merged_files_keep_the_schemas_and_their_huggingface_metadata(tmp_path):
         source = pq.read_schema(OutputLayout(output).path(units[0].of_kind(kind)[0].path))
         assert schema.equals(source, check_metadata=True)
         assert datasets.Features.from_arrow_schema(schema) == features
+        assert column_storage(OutputLayout(output).path(infos[kind].path)) == column_storage(
+            OutputLayout(output).path(units[0].of_kind(kind)[0].path)
+        )
