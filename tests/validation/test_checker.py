@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections import Counter
 from dataclasses import replace
 
@@ -10,8 +12,9 @@ import pytest
 from beam_pipelines.records import EncodedImage, LoadedImage, Provenance, Rejection, Sample
 from beam_pipelines.sources.dataset import IMAGES, RECORDS
 from beam_pipelines.sources.registry import dataset_named
+from beam_pipelines.validation import checker as checker_module
 from beam_pipelines.validation.boxes import normalise_boxes
-from beam_pipelines.validation.checker import SuiteChecker
+from beam_pipelines.validation.checker import SuiteChecker, configurations_remembered, great_expectations
 from beam_pipelines.validation.suites import expectation_infos, load_suites
 
 PROV = Provenance("in.jsonl", 0, "c0")
@@ -211,3 +214,33 @@ def test_batch_rows_lead_back_to_their_samples_and_counts_add_up():
 def test_pixel_boxes_are_normalised_against_the_stored_size():
     sample = normalise_boxes(sample_of("vgr", box("[10, 20, 50, 40]"), (100, 80, "JPEG")), "pixels")
     assert sample.regions[0].box_norm == (0.1, 0.25, 0.5, 0.5)
+
+
+def _violations_of(source: str) -> list[Sample]:
+    return [
+        sample_of(s, record, image, FACTS.get(name)) for name, (s, record, image, _) in CASES.items() if s == source
+    ]
+
+
+@pytest.mark.parametrize("source", ["vgr", "visualprm", "visualprm_raw", "visualprocessbench"])
+def test_remembered_configurations_give_the_same_outcomes_and_counts(source, monkeypatch):
+    clean = {"vgr": vgr, "visualprm": conv, "visualprm_raw": raw, "visualprocessbench": vpb}[source]()
+    samples = [*_violations_of(source), sample_of(source, clean)]
+    remembered = check(samples)
+    monkeypatch.setattr(checker_module, "configurations_remembered", contextlib.nullcontext)
+    rebuilt = check(samples)
+    assert remembered == rebuilt
+    assert sum(isinstance(o, Rejection) for o in remembered[0]) >= 1
+
+
+def test_a_configuration_is_built_once_inside_the_block_and_per_thread():
+    expectation = great_expectations().expectations.ExpectColumnValuesToNotBeNull(column="a")
+    with configurations_remembered():
+        first = expectation.configuration
+        assert expectation.configuration is first
+        elsewhere: list = []
+        thread = threading.Thread(target=lambda: elsewhere.extend([expectation.configuration] * 2))
+        thread.start()
+        thread.join()
+        assert elsewhere[0] is not first and elsewhere[0] == first
+    assert expectation.configuration is not first and expectation.configuration == first
