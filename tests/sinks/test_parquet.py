@@ -139,7 +139,7 @@ def test_payload_columns_are_stored_plain_and_uncompressed_the_others_with_snapp
         assert regions.pop(payload) == ("UNCOMPRESSED", False)
     assert {compression for compression, _ in [*samples.values(), *regions.values()]} == {"SNAPPY"}
     assert samples["sample_id"] == regions["sample_id"] == ("SNAPPY", True)
-    assert pq.read_table(target.layout.path(files["parquet_samples"].path))["image"][0].as_py()["bytes"] == (_png()[0])
+    assert pq.read_table(target.layout.path(files["parquet_samples"].path))["image"][0].as_py()["bytes"] == _png()[0]
 
 
 def test_finish_bundle_hands_on_the_stage_times_last(tmp_path):

@@ -239,8 +239,9 @@ def test_a_configuration_is_built_once_inside_the_block_and_per_thread():
         first = expectation.configuration
         assert expectation.configuration is first
         elsewhere: list = []
-        thread = threading.Thread(target=lambda: elsewhere.extend([expectation.configuration] * 2))
+        thread = threading.Thread(target=lambda: elsewhere.extend([expectation.configuration for _ in range(2)]))
         thread.start()
         thread.join()
         assert elsewhere[0] is not first and elsewhere[0] == first
+        assert elsewhere[0] is not elsewhere[1]
     assert expectation.configuration is not first and expectation.configuration == first
