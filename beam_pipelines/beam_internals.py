@@ -3,16 +3,14 @@
 Beam's public API covers pipelines, transforms and options; three features here reach below it: the option parser
 class that `PipelineOptions` subclasses register their flags on (the package declares its options once and
 derives the Flex Template's parameters from them), the local runner's worker handling, which the forked local
-workers (`local_workers`) plug into, the inspection of a DoFn's state and timer parameters, which Beam repeats
-and this module makes once per DoFn (`remember_dofn_specs`), and the period of the SDK harness's state sampler
-(`sample_states_promptly`). A Beam upgrade that moves or renames one of these
+workers (`local_workers`) plug into, and the inspection of a DoFn's state and timer parameters, which Beam repeats
+and this module makes once per DoFn (`remember_dofn_specs`). A Beam upgrade that moves or renames one of these
 fails `check()` (and its test) with the name that changed, instead of failing somewhere in a run.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import weakref
 from typing import Any
 
@@ -46,12 +44,6 @@ INSPECT_DOFN_SPECS = _internal("apache_beam.transforms.userstate", "get_dofn_spe
 """Beam's own `get_dofn_specs(dofn)`: the state and timer specs among the defaults of every method of a DoFn."""
 SDK_WORKER_MAIN = "apache_beam.runners.worker.sdk_worker_main"
 """The module a Python SDK worker process runs (`main(argv)`)."""
-STATESAMPLER = importlib.import_module("apache_beam.runners.worker.statesampler")
-BEAM_STATE_SAMPLER = _internal("apache_beam.runners.worker.statesampler", "StateSampler")
-"""The SDK harness's state sampler: each bundle processor makes one (`statesampler.StateSampler(...)`), started and
-stopped around every bundle it runs."""
-SAMPLING_PERIOD_MS = 20
-"""The longest sleep of the state sampler's thread between two samples (Beam's default is 200 ms)."""
 
 
 def provision_pipeline_options(runner: Any) -> Any:
@@ -107,21 +99,6 @@ def remember_dofn_specs() -> None:
     USERSTATE.get_dofn_specs = remembered_dofn_specs
 
 
-class _PromptStateSampler(BEAM_STATE_SAMPLER):
-    """Beam's state sampler with a shorter longest period. Its thread sleeps between samples (2 ms at first, up to
-    the period), and the end of every bundle waits for the sleep in progress to finish (`stop` joins the thread):
-    with Beam's 200 ms, a bundle that ran for more than a second ends on average 0.1 s after its work did."""
-
-    def __init__(self, prefix: str, counter_factory: Any, sampling_period_ms: int = SAMPLING_PERIOD_MS) -> None:
-        super().__init__(prefix, counter_factory, sampling_period_ms)
-
-
-def sample_states_promptly() -> None:
-    """Make the bundle processors of this process use `_PromptStateSampler` (they look `StateSampler` up in its
-    module for each bundle processor they make). Idempotent."""
-    STATESAMPLER.StateSampler = _PromptStateSampler
-
-
 def check() -> list[str]:
     """What no longer holds of the internals above, one line each (empty when all is as this module expects)."""
     problems = []
@@ -138,10 +115,6 @@ def check() -> list[str]:
     runner = FnApiRunner()
     if not hasattr(runner, "_provision_info") or not hasattr(runner._provision_info, "provision_info"):
         problems.append("FnApiRunner()._provision_info.provision_info is gone")
-    if STATESAMPLER.StateSampler not in (BEAM_STATE_SAMPLER, _PromptStateSampler):
-        problems.append("statesampler.StateSampler is not the class this module subclasses")
-    if "sampling_period_ms" not in inspect.signature(BEAM_STATE_SAMPLER.__init__).parameters:
-        problems.append("statesampler.StateSampler takes no sampling_period_ms")
     if getattr(USERSTATE, "get_dofn_specs", None) not in (INSPECT_DOFN_SPECS, remembered_dofn_specs):
         problems.append("userstate.get_dofn_specs is not the function this module wraps")
     parser = BeamArgumentParser()

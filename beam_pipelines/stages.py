@@ -20,14 +20,13 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.error_handling import ErrorHandler
 
-from beam_pipelines.beam_internals import remember_dofn_specs, sample_states_promptly
+from beam_pipelines.beam_internals import remember_dofn_specs
 from beam_pipelines.coders import OutcomeCoder
 from beam_pipelines.records import ErrorInfo, Outcome, Provenance, RawRecord, RejectedError, Rejection, Sample
 
 TIMING_NAMESPACE = "vgr_etl.stage_us"
 beam.coders.registry.register_coder(Outcome, OutcomeCoder)
 remember_dofn_specs()  # in every process that builds or runs the stages: the launcher and each worker
-sample_states_promptly()
 
 
 _worked: Counter = Counter()

@@ -92,25 +92,3 @@ def test_the_stages_install_the_remembered_specs_and_stateful_dofns_still_run():
 class _TwoStatesOfOneName(beam.DoFn):
     def process(self, element, one=SAME_NAME[0], two=SAME_NAME[1]):
         yield element
-
-
-class _SamplerProbe(beam.DoFn):
-    """The state sampler of the bundle that runs it: its class and its longest period."""
-
-    def process(self, element):
-        from apache_beam.runners.worker import statesampler
-
-        tracker = statesampler.get_current_tracker()
-        yield type(tracker).__name__, tracker.sampling_period_ms
-
-
-def test_the_stages_make_bundles_sample_states_with_the_short_period():
-    import beam_pipelines.stages  # noqa: F401  (installs it, as in every process that runs the stages)
-
-    assert beam_internals.check() == []
-    assert beam_internals.SAMPLING_PERIOD_MS < 200
-    with BeamTestPipeline(runner="FnApiRunner") as p:
-        out = p | beam.Create([1]) | beam.ParDo(_SamplerProbe())
-        assert_that(out, equal_to([("_PromptStateSampler", beam_internals.SAMPLING_PERIOD_MS)]))
-    sampler = beam_internals.STATESAMPLER.StateSampler("probe", None)
-    assert isinstance(sampler, beam_internals.BEAM_STATE_SAMPLER), "still Beam's sampler, for Beam's own checks"
