@@ -2,6 +2,7 @@
 
     current version's ids (refresh) ─ ReadPublishedIds ─┐
     input files ─ PlanChunks ─┬─ FindDuplicates (ids only) ┴─────────────┐ (side input)   ── removed ids ─┐
+                              │     └─ PreviewShortlist ── (side input of DecodeImages: which get thumbnails)
                               ├─ ReportPlanned (progress: records and chunks planned)
                               └─ ReadRecords ─┬─ ParseSamples ─ ValidateRecords ─ LoadImages
                                               │     ─ ValidateImages ─ DecodeImages ─ CropRegions ─ ComputeReplay
@@ -33,7 +34,13 @@ from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation import replay
 from beam_pipelines.materialisation.crops import CropSettings
 from beam_pipelines.materialisation.images import ImageLimits
-from beam_pipelines.materialisation.transforms import ComputeReplay, CropRegions, DecodeImages, LoadImages
+from beam_pipelines.materialisation.transforms import (
+    ComputeReplay,
+    CropRegions,
+    DecodeImages,
+    LoadImages,
+    PreviewShortlist,
+)
 from beam_pipelines.options import VgrEtlOptions
 from beam_pipelines.sinks.counters import MergeCounts
 from beam_pipelines.sinks.progress import ReportDone, ReportPlanned
@@ -83,6 +90,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
     raws_for_ids = chunks | "ReadForIds" >> ReadRecords()
     published = p | "ReadPublishedIds" >> ReadPublishedIds(o.output, plan.known_index) if plan.known_index else None
     ids = raws_for_ids | "FindDuplicates" >> FindDuplicates(dataset, published, plan.stale_files)
+    shortlist = ids["keys"] | "PreviewShortlist" >> PreviewShortlist()
     references = None
     if o.label_reference:
         references = raws_for_ids | "ReferenceLabels" >> ReferenceLabels(dataset, o.label_reference, o.chunk_rows)
@@ -95,7 +103,7 @@ def build_pipeline(p: beam.Pipeline, options: VgrEtlOptions, plan: VersionPlan |
         annotate = bool(o.annotation_model) and bool(dataset.annotated)
         outcomes = (
             loaded
-            | "DecodeImages" >> DecodeImages(errors, every_first_image=annotate)
+            | "DecodeImages" >> DecodeImages(errors, every_first_image=annotate, shortlist=shortlist)
             | "CropRegions" >> CropRegions(crop_settings, errors)
             | "ComputeReplay"
             >> ComputeReplay(replay_config, o.replay_pixels, errors, keep_pixels=bool(o.score_model) or annotate)

@@ -71,23 +71,24 @@ def take_stage_times() -> StageTimes:
 
 
 class SampleStageFn(beam.DoFn):
-    """Applies `apply(sample)` to samples, passes other outcomes through, turns RejectedError into values."""
+    """Applies `apply(sample, *side_inputs)` to samples, passes other outcomes through, turns RejectedError into
+    values."""
 
     stage = ""
 
-    def apply(self, sample: Sample) -> Sample:
+    def apply(self, sample: Sample, *side_inputs: Any) -> Sample:
         raise NotImplementedError
 
     def setup(self) -> None:
         self.clock = StageClock(self.stage)
 
-    def process(self, element: Any):
+    def process(self, element: Any, *side_inputs):  # unannotated: Beam would type-check the tuple
         if not isinstance(element, Sample):
             yield element
             return
         with self.clock:
             try:
-                out = self.apply(element)
+                out = self.apply(element, *side_inputs)
             except RejectedError as exc:
                 out = element.reject(exc.info)
         yield out
@@ -122,12 +123,14 @@ def apply_stage(
 
 
 class SampleStage(beam.PTransform):
-    """A per-record stage as a PTransform: `fn` applied with dead-letter handling, errors sent to `errors`."""
+    """A per-record stage as a PTransform: `fn` applied with dead-letter handling, errors sent to `errors`, and
+    `side_inputs` (Beam side-input views) handed to each call of `fn.apply`."""
 
-    def __init__(self, fn: SampleStageFn, errors: ErrorHandler):
+    def __init__(self, fn: SampleStageFn, errors: ErrorHandler, *side_inputs: Any):
         super().__init__()
         self.fn = fn
         self.errors = errors
+        self.side_inputs = side_inputs
 
     def expand(self, outcomes):
-        return apply_stage(outcomes, type(self).__name__, self.fn, self.errors)
+        return apply_stage(outcomes, type(self).__name__, self.fn, self.errors, *self.side_inputs)

@@ -1,10 +1,11 @@
 """The floor: the pipeline's per-sample work as a plain Python loop, no Beam runner.
 
 Same inputs, same code, same files: chunks planned and read by the pipeline's readers, duplicates kept once
-(first copy), then the pipeline's own per-record DoFns (record suites, image loading, image suites, one decode,
-crops, replay) and shard writers, each called directly on one stream, one bundle: the validation stages cut their
-batches as in the pipeline, and nothing else is held. What the pipeline adds on top of this is the dataflow
-machinery: fusion, coders and size sampling, exception-handling wrappers, the id pass, bundles, worker processes.
+(first copy), the preview's shortlist from a first read of the records (the pipeline's id pass gives it), then
+the pipeline's own per-record DoFns (record suites, image loading, image suites, one decode, crops, replay) and
+shard writers, each called directly on one stream, one bundle: the validation stages cut their batches as in the
+pipeline, and nothing else is held. What the pipeline adds on top of this is the dataflow machinery: fusion,
+coders and size sampling, exception-handling wrappers, the id pass's stages and shuffle, bundles, worker processes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
 from beam_pipelines.layout import OutputLayout
-from beam_pipelines.materialisation import images, replay
+from beam_pipelines.materialisation import images, replay, thumbnails
 from beam_pipelines.materialisation.crops import CropSettings
 from beam_pipelines.materialisation.images import ImageLimits
 from beam_pipelines.materialisation.transforms import _CropFn, _DecodeFn, _LoadImagesFn, _ReplayFn
@@ -66,14 +67,23 @@ def _main_outputs(outputs: Iterable[Any] | None) -> Iterator[Any]:
             yield out.value if isinstance(out, WindowedValue) else out
 
 
-def _driven(fn: beam.DoFn, elements: Iterable[Any]) -> Iterator[Any]:
+def _driven(fn: beam.DoFn, elements: Iterable[Any], *side_inputs: Any) -> Iterator[Any]:
     """A DoFn's main outputs for `elements` as one bundle, its methods called directly (no runner)."""
     fn.setup()
     fn.start_bundle()
     for element in elements:
-        yield from _main_outputs(fn.process(element))
+        yield from _main_outputs(fn.process(element, *side_inputs))
     yield from _main_outputs(fn.finish_bundle())
     fn.teardown()
+
+
+def _shortlist_end(dataset: Dataset, pattern: str, rows_per_chunk: int) -> str | None:
+    """The preview shortlist's end, from a first read of the records (the pipeline's id pass reads them twice too)."""
+    top = thumbnails.RunningTop(thumbnails.SHORTLIST)
+    for outcome in _parsed(dataset, pattern, rows_per_chunk):
+        if isinstance(outcome, Sample):
+            top.offer(thumbnails.preview_key(outcome.sample_id))
+    return thumbnails.shortlist_end(top)
 
 
 def run_floor(source: str, input_path: str, image_root: str, output: str, shard: int) -> dict[str, float]:
@@ -83,16 +93,16 @@ def run_floor(source: str, input_path: str, image_root: str, output: str, shard:
     o, suites, dataset = DEFAULTS, load_suites(), dataset_named(source)
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)
     stages = (
-        _ValidateBatchFn(dataset, suites, RECORDS, *batching),
-        _LoadImagesFn(dataset, image_root, ImageLimits.of(o)),
-        _ValidateBatchFn(dataset, suites, IMAGES, *batching),
-        _DecodeFn(),
-        _CropFn(CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)),
-        _ReplayFn(replay.preset(o.replay_preset, o.replay_frame), o.replay_pixels, keep_pixels=False),
+        (_ValidateBatchFn(dataset, suites, RECORDS, *batching), ()),
+        (_LoadImagesFn(dataset, image_root, ImageLimits.of(o)), ()),
+        (_ValidateBatchFn(dataset, suites, IMAGES, *batching), ()),
+        (_DecodeFn(), (_shortlist_end(dataset, input_path, shard),)),
+        (_CropFn(CropSettings(o.box_units, o.jpeg_quality, o.png_compress_level)), ()),
+        (_ReplayFn(replay.preset(o.replay_preset, o.replay_frame), o.replay_pixels, keep_pixels=False), ()),
     )
     outcomes: Iterable[Any] = _parsed(dataset, input_path, shard)
-    for stage in stages:
-        outcomes = _driven(stage, outcomes)
+    for stage, side_inputs in stages:
+        outcomes = _driven(stage, outcomes, *side_inputs)
     target = ShardTarget(OutputLayout(output), ShardLimits(shard, o.shard_max_bytes), "v000001")
     writers = [kind(target) for kind in WRITERS]
     for writer in writers:

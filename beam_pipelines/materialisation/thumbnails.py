@@ -3,8 +3,11 @@
 The preview (`sinks.showcase`) shows the accepted samples with the smallest hash of their sample_id, and likewise
 those with warnings. A sample is among the k smallest of a whole run only if it is among the k smallest of the
 samples its worker has decoded so far, so `Candidates` keeps that running top-k per worker and a thumbnail is made
-for those alone, while the image is decoded: no image is decoded a second time for the pages. A card whose
-sample lost its place after decoding (a later stage rejected samples with smaller hashes, or warned it) has no
+for those alone, while the image is decoded: no image is decoded a second time for the pages. A running top-k
+still takes about k(1 + ln(n/k)) keys per worker, so the accepted ones are also held to the run's shortlist: the
+`SHORTLIST` smallest keys of every record the id pass parsed (`within`, the largest of them). A card whose sample
+lost its place after decoding (a later stage rejected samples with smaller hashes, or warned it), or that only
+reached the preview because more than `SHORTLIST - PREVIEW_ACCEPTED` of the shortlist were rejected, has no
 picture rather than a second decode.
 """
 
@@ -18,6 +21,7 @@ from PIL import Image
 PREVIEW_ACCEPTED = 12
 PREVIEW_WARNED = 6
 THUMB_SIDE = 512
+SHORTLIST = 4 * PREVIEW_ACCEPTED
 
 
 def preview_key(text: str) -> str:
@@ -44,16 +48,23 @@ class RunningTop:
         return True
 
 
+def shortlist_end(top: RunningTop) -> str | None:
+    """The largest key of a full shortlist, or None when the run has fewer records: then every key is within."""
+    return top.keys[-1] if len(top.keys) == top.k else None
+
+
 class Candidates:
-    """Which decoded samples may appear in the preview: the running top-k of all of them, and of those warned."""
+    """Which decoded samples may appear in the preview: the running top-k of those on the shortlist (keys up to
+    `within`; None: all), and the running top-k of those warned."""
 
     def __init__(self) -> None:
         self.accepted = RunningTop(PREVIEW_ACCEPTED)
         self.warned = RunningTop(PREVIEW_WARNED)
 
-    def wanted(self, sample_id: str, warned: bool) -> bool:
+    def wanted(self, sample_id: str, warned: bool, within: str | None = None) -> bool:
         key = preview_key(sample_id)
-        among_accepted = self.accepted.offer(key)  # both offered: each running top-k must see every key
+        # both offered: each running top-k must see every key it ranks (a key past `within` never ranks)
+        among_accepted = (within is None or key <= within) and self.accepted.offer(key)
         among_warned = warned and self.warned.offer(key)
         return among_accepted or among_warned
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
+import apache_beam as beam
 from apache_beam.transforms.error_handling import ErrorHandler
 from PIL import Image
 
@@ -56,17 +59,49 @@ class _DecodeFn(SampleStageFn):
         super().setup()
         self.candidates = thumbnails.Candidates()
 
-    def apply(self, sample: Sample) -> Sample:
-        preview = self.candidates.wanted(sample.sample_id, bool(sample.warnings))
+    def apply(self, sample: Sample, within: str | None = None) -> Sample:
+        preview = self.candidates.wanted(sample.sample_id, bool(sample.warnings), within)
         return images.decode_images(sample, self.every_first_image, preview)
 
 
 class DecodeImages(SampleStage):
     """Each image decoded exactly once, after validation; the pixels feed cropping and replay (and, with
-    `every_first_image`, the annotation model), and the preview's thumbnails are made here (`thumbnails`)."""
+    `every_first_image`, the annotation model), and the preview's thumbnails are made here (`thumbnails`), held to
+    the run's `shortlist` (`PreviewShortlist`) when there is one."""
 
-    def __init__(self, errors: ErrorHandler, every_first_image: bool = False):
-        super().__init__(_DecodeFn(every_first_image), errors)
+    def __init__(self, errors: ErrorHandler, every_first_image: bool = False, shortlist=None):
+        within = () if shortlist is None else (beam.pvalue.AsSingleton(shortlist, default_value=None),)
+        super().__init__(_DecodeFn(every_first_image), errors, *within)
+
+
+class _Shortlist(beam.CombineFn):
+    """The `thumbnails.SHORTLIST` smallest preview keys of (sample_id, …) pairs, each id once; out: the largest."""
+
+    def create_accumulator(self) -> thumbnails.RunningTop:
+        return thumbnails.RunningTop(thumbnails.SHORTLIST)
+
+    def add_input(self, top: thumbnails.RunningTop, keyed: tuple[str, Any]) -> thumbnails.RunningTop:
+        top.offer(thumbnails.preview_key(keyed[0]))
+        return top
+
+    def merge_accumulators(self, tops: Iterable[thumbnails.RunningTop]) -> thumbnails.RunningTop:
+        tops = iter(tops)
+        merged = next(tops)
+        for top in tops:
+            for key in top.keys:
+                merged.offer(key)
+        return merged
+
+    def extract_output(self, top: thumbnails.RunningTop) -> str | None:
+        return thumbnails.shortlist_end(top)
+
+
+class PreviewShortlist(beam.PTransform):
+    """The end of the run's preview shortlist (one element; None: fewer records than the shortlist holds), from
+    the (sample_id, …) pairs of the id pass: the preview's accepted thumbnails are made for keys up to it alone."""
+
+    def expand(self, keyed):
+        return keyed | "Smallest" >> beam.CombineGlobally(_Shortlist()).without_defaults()
 
 
 class _CropFn(SampleStageFn):

@@ -116,8 +116,9 @@ def _removed(kv: tuple[str, IdState], stale_files: frozenset[str]):
 
 class FindDuplicates(beam.PTransform):
     """Classify the sample ids of this run's input: `kept` (sample_id → (file, member, row, unit) of the copy to
-    keep, for ids seen more than once or already in the current version, whose unit then names where) and
-    `removed` ((unit, sample_id) of published samples no longer in their changed or deleted input file).
+    keep, for ids seen more than once or already in the current version, whose unit then names where),
+    `removed` ((unit, sample_id) of published samples no longer in their changed or deleted input file), and
+    `keys` ((sample_id, state) of every record of this run that parses, copies included).
 
     Applied to a second read of the raw records (text is cheap to re-read; images are never read here) and,
     on a refresh, to the current version's id index (`known`: (sample_id, IdState) pairs). Only ids and
@@ -140,6 +141,7 @@ class FindDuplicates(beam.PTransform):
         return {
             "kept": states | "KeptCopy" >> beam.FlatMap(_kept_copy),
             "removed": states | "Removed" >> beam.FlatMap(_removed, self.stale_files),
+            "keys": keys["good"],
         }
 
 
