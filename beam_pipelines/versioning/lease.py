@@ -84,7 +84,9 @@ def lease_path(output: str) -> str:
 
 
 class _Local:
-    """The lease file on a local file system."""
+    """The lease file on a local file system. The token of a read is the text read: a write or delete goes ahead
+    only while the file still holds it (an inode number would not do: a deleted lease's is soon reused by the
+    next one, which a stale token would then match)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -108,12 +110,13 @@ class _Local:
         try:
             with open(self.path, encoding="utf-8") as f:
                 text = f.read()
-            return text, os.stat(self.path).st_ino
         except FileNotFoundError:
             return None
+        return text, text
 
     def replace(self, text: str, token: object) -> bool:
-        if self.read() is None or os.stat(self.path).st_ino != token:
+        current = self.read()
+        if current is None or current[1] != token:
             return False
         scratch = f"{self.path}.{uuid.uuid4().hex}"
         with open(scratch, "w", encoding="utf-8") as f:
@@ -129,7 +132,9 @@ class _Local:
             os.rename(self.path, aside)
         except FileNotFoundError:
             return False
-        if os.stat(aside).st_ino != token:
+        with open(aside, encoding="utf-8") as f:
+            moved = f.read()
+        if moved != token:
             with contextlib.suppress(FileExistsError):
                 os.link(aside, self.path)
             os.remove(aside)
@@ -246,14 +251,23 @@ def holds(output: str, owner: str) -> bool:
 
 
 def renew(output: str, owner: str) -> None:
-    """Push this owner's lease expiry on; `LeaseLost` if it is not this owner's any more."""
+    """Push this owner's lease expiry on; `LeaseLost` if it is not this owner's any more.
+
+    Every worker of a job renews the one lease, so renewals of the same owner cross: a write refused because the
+    lease changed since it was read is no loss while the lease is still this owner's (another of its renewals
+    changed it); only another owner, or no lease, is."""
     found = _read(output)
     if found is None or found[0].owner != owner:
         raise LeaseLost(f"{output}: the lease of this command ({owner}) was lost: {_holder(found)}")
     held, token = found
     renewed = Lease(**{**asdict(held), "expires_at": time.time() + TTL_S})
-    if not _store(output).replace(renewed.to_json(), token):
-        raise LeaseLost(f"{output}: the lease of this command ({owner}) changed hands while being renewed")
+    if _store(output).replace(renewed.to_json(), token):
+        return
+    found = _read(output)
+    if found is None or found[0].owner != owner:
+        raise LeaseLost(
+            f"{output}: the lease of this command ({owner}) changed hands while being renewed: {_holder(found)}"
+        )
 
 
 def _holder(found: tuple[Lease, object] | None) -> str:

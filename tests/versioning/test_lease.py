@@ -88,6 +88,68 @@ def test_renewing_pushes_the_expiry_on(tmp_path, monkeypatch):
     assert json.loads((tmp_path / lease.LEASE).read_text())["expires_at"] < time.time()
 
 
+def _renew_many(output: str, owner: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        for _ in range(200):
+            lease.renew(output, owner)
+        results.put("kept")
+    except lease.LeaseLost as lost:
+        results.put(str(lost))
+
+
+def test_workers_of_one_job_renewing_at_once_all_keep_the_lease(tmp_path):
+    out = str(tmp_path)
+    held = lease.acquire(out, "run", "v000001")
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    workers = [context.Process(target=_renew_many, args=(out, held.owner, barrier, results)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for w in workers:
+        w.join(timeout=60)
+    assert outcomes == ["kept"] * 4 and lease.holds(out, held.owner)
+
+
+def test_a_renewal_crossing_another_workers_renewal_of_the_same_lease_keeps_it(tmp_path, monkeypatch):
+    out = str(tmp_path)
+    held = lease.acquire(out, "run", "v000001")
+    real_read, crossed = lease._read, []
+
+    def read_then_cross(output: str):
+        found = real_read(output)
+        if not crossed:  # another worker of the same job renews between this read and this write
+            crossed.append(True)
+            lease.renew(output, held.owner)
+        return found
+
+    monkeypatch.setattr(lease, "_read", read_then_cross)
+    _expire(out)
+    lease.renew(out, held.owner)
+    assert crossed and lease.holds(out, held.owner)
+    assert json.loads((tmp_path / lease.LEASE).read_text())["expires_at"] > time.time() + lease.TTL_S - 60
+
+
+def test_a_renewal_crossing_a_takeover_is_a_loss(tmp_path, monkeypatch):
+    out = str(tmp_path)
+    held = lease.acquire(out, "run", "v000001")
+    real_read, taken = lease._read, {}
+
+    def read_then_taken_over(output: str):
+        found = real_read(output)
+        if not taken:  # the lease expires and another command takes it between this read and this write
+            taken["by"] = None
+            _expire(output)
+            taken["by"] = lease.acquire(output, "refresh", "v000001").owner
+        return found
+
+    monkeypatch.setattr(lease, "_read", read_then_taken_over)
+    with pytest.raises(lease.LeaseLost, match="now held by"):
+        lease.renew(out, held.owner)
+    assert lease.holds(out, taken["by"])
+
+
 def test_an_empty_owner_releases_nothing_and_reads_nothing():
     lease.release("gs://no-such-bucket-anywhere/out", "")  # a build-only run: no lease, no storage call
 
