@@ -21,7 +21,7 @@ import json
 import math
 import zlib
 from dataclasses import asdict, dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from PIL import Image
@@ -52,8 +52,13 @@ class ReplayPreset:
             if i * j <= self.max_tiles
         ]
 
-    def to_json(self) -> str:
+    @cached_property
+    def _json(self) -> str:
         return json.dumps(asdict(self))
+
+    def to_json(self) -> str:
+        """The preset as JSON (every region's row records it; made once per preset)."""
+        return self._json
 
     def base_tokens(self, best: tuple[int, int]) -> int:
         """Global view pooled by pool_global plus every tile pooled by pool_tile (padding included)."""
@@ -136,7 +141,9 @@ class ImageGeometry:
         return c1 - c0, r1 - r0
 
 
+@lru_cache(maxsize=4096)
 def image_geometry(size: tuple[int, int], config: ReplayPreset) -> ImageGeometry:
+    """The geometry of an image of `size` (a function of size and preset alone: images of one size share it)."""
     best = select_best_resolution(size, config.pinpoints)
     resized = resized_size(size, best)
     paste = ((best[0] - resized[0]) // 2, (best[1] - resized[1]) // 2)
