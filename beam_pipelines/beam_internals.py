@@ -4,13 +4,14 @@ Beam's public API covers pipelines, transforms and options; three features here 
 class that `PipelineOptions` subclasses register their flags on (the package declares its options once and
 derives the Flex Template's parameters from them), the local runner's worker handling, which the forked local
 workers (`local_workers`) plug into, and the inspection of a DoFn's state and timer parameters, which Beam repeats
-and this module makes once per DoFn (`remember_dofn_specs`). A Beam upgrade that moves or renames one of these
+and this module makes once per kind of DoFn (`remember_dofn_specs`). A Beam upgrade that moves or renames one of these
 fails `check()` (and its test) with the name that changed, instead of failing somewhere in a run.
 """
 
 from __future__ import annotations
 
 import importlib
+import types
 import weakref
 from typing import Any
 
@@ -73,13 +74,34 @@ def parser_actions(parser: Any) -> list[Any]:
 
 
 _specs: dict[int, tuple[weakref.ref, tuple[frozenset, frozenset]]] = {}
+_class_specs: dict[tuple[type, frozenset[str]], tuple[frozenset, frozenset]] = {}
+
+
+def _class_key(dofn: Any) -> tuple[type, frozenset[str]] | None:
+    """What Beam's inspection of `dofn` depends on when no instance attribute is a bound method: its class, and
+    which of the class's attributes the instance shadows (Beam inspects only the bound methods `getattr` finds, so
+    a wrapped function stored as `process`, as `beam.Map` stores it, hides the class's `process`); None when an
+    instance attribute is a bound method (it is inspected too) or the object has no `__dict__`."""
+    attributes = getattr(dofn, "__dict__", None)
+    if attributes is None or any(isinstance(v, types.MethodType) for v in attributes.values()):
+        return None
+    kind = type(dofn)
+    return kind, frozenset(name for name in attributes if hasattr(kind, name))
 
 
 def remembered_dofn_specs(dofn: Any) -> tuple[set, set]:
-    """`get_dofn_specs`, inspected once per DoFn object. Beam takes the signature of every method of a DoFn each
+    """`get_dofn_specs`, inspected once per kind of DoFn. Beam takes the signature of every method of a DoFn each
     time it asks (several times per ParDo while a job is built and translated, twice more where a worker sets it
-    up), and a DoFn's methods do not change once it exists. Keyed by identity, forgotten when the DoFn is;
-    a DoFn that cannot be weakly referenced is inspected every time, as before."""
+    up), and what it finds depends on the class alone unless the object holds bound methods of its own
+    (`_class_key`). Those objects are remembered by identity and forgotten with the DoFn; a DoFn that can be
+    neither is inspected every time, as before."""
+    kind = _class_key(dofn)
+    if kind is not None:
+        if kind not in _class_specs:
+            states, timers = INSPECT_DOFN_SPECS(dofn)
+            _class_specs[kind] = (frozenset(states), frozenset(timers))
+        states, timers = _class_specs[kind]
+        return set(states), set(timers)
     key = id(dofn)
     entry = _specs.get(key)
     if entry is None or entry[0]() is not dofn:

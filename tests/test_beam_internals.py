@@ -59,22 +59,53 @@ class _Stateful(beam.DoFn):
         yield key, sorted(seen.read())
 
 
-def test_remembered_specs_are_beams_own_and_inspected_once_per_dofn():
-    stateful, plain = _Stateful(), beam.Map(str).fn
-    for dofn in (stateful, plain):
-        first = beam_internals.remembered_dofn_specs(dofn)
-        assert first == beam_internals.INSPECT_DOFN_SPECS(dofn)
-        remembered = beam_internals._specs[id(dofn)]
-        first[0].clear()  # a caller's copy: changing it changes nothing remembered
-        assert beam_internals.remembered_dofn_specs(dofn) == beam_internals.INSPECT_DOFN_SPECS(dofn)
-        assert beam_internals._specs[id(dofn)] is remembered, "not inspected again"
-    assert {s.name for s in beam_internals.remembered_dofn_specs(stateful)[0]} == {"seen"}
-    assert {t.name for t in beam_internals.remembered_dofn_specs(stateful)[1]} == {"ts-flush"}
-    key = id(stateful)
+BEAMS_OWN = beam_internals.INSPECT_DOFN_SPECS
+
+
+def _counting_inspections(monkeypatch) -> list:
+    """Every DoFn the package has Beam inspect from now on in this test."""
+    inspected = []
+
+    def inspect(dofn):
+        inspected.append(dofn)
+        return BEAMS_OWN(dofn)
+
+    monkeypatch.setattr(beam_internals, "INSPECT_DOFN_SPECS", inspect)
+    return inspected
+
+
+def test_remembered_specs_are_beams_own_and_inspected_once_per_kind_of_dofn(monkeypatch):
+    inspected = _counting_inspections(monkeypatch)
+    for make in (_Stateful, lambda: beam.Map(str).fn, lambda: beam.Map(lambda x: x).fn):
+        first, second = make(), make()
+        specs = beam_internals.remembered_dofn_specs(first)
+        assert specs == BEAMS_OWN(first)
+        specs[0].clear()  # a caller's copy: changing it changes nothing remembered
+        before = len(inspected)
+        assert beam_internals.remembered_dofn_specs(second) == BEAMS_OWN(second)
+        assert len(inspected) == before, "another object of the same kind: not inspected again"
+    assert {s.name for s in beam_internals.remembered_dofn_specs(_Stateful())[0]} == {"seen"}
+    assert {t.name for t in beam_internals.remembered_dofn_specs(_Stateful())[1]} == {"ts-flush"}
+
+
+def test_a_dofn_holding_a_bound_method_is_remembered_by_identity_and_forgotten_with_it(monkeypatch):
+    inspected = _counting_inspections(monkeypatch)
+    dofn = beam.FlatMap(_WithState().process).fn  # its `process` is a bound method with a state parameter
+    specs = beam_internals.remembered_dofn_specs(dofn)
+    assert specs == BEAMS_OWN(dofn) and {s.name for s in specs[0]} == {"seen"}
+    assert beam_internals.remembered_dofn_specs(dofn) == specs and len(inspected) == 1, "inspected once"
+    assert beam_internals.remembered_dofn_specs(beam.FlatMap(str).fn) == (set(), set()), "not the other's specs"
+    key = id(dofn)
     assert key in beam_internals._specs
-    del stateful
+    del dofn
+    inspected.clear()
     gc.collect()
     assert key not in beam_internals._specs, "forgotten with its DoFn"
+
+
+class _WithState:
+    def process(self, element, seen=SEEN_STATE):
+        yield element
 
 
 def test_the_stages_install_the_remembered_specs_and_stateful_dofns_still_run():
