@@ -25,6 +25,7 @@ from beam_pipelines import preflight, progress
 from beam_pipelines.beam_internals import job_counters
 from beam_pipelines.files import remove_tree, write_text
 from beam_pipelines.flags import check_options, warn_deprecated
+from beam_pipelines.imports import freeze_imports
 from beam_pipelines.layout import DATASET_KINDS
 from beam_pipelines.local_workers import local_runner
 from beam_pipelines.options import LaunchOptions, VgrEtlOptions, unknown_flags
@@ -84,6 +85,7 @@ def run(options: PipelineOptions, command: str = "run") -> Report | None:
     """Run (or refresh) to completion and return the job's report; None when `launch_mode` says not to wait."""
     if command not in COMMANDS:
         raise ValueError(f"command must be one of {', '.join(COMMANDS)}")
+    freeze_imports()
     o = options.view_as(VgrEtlOptions)
     check_options(o)
     mode = launch_mode(options)

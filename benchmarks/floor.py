@@ -18,6 +18,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
+from beam_pipelines.imports import freeze_imports
 from beam_pipelines.layout import OutputLayout
 from beam_pipelines.materialisation import images, replay, thumbnails
 from beam_pipelines.materialisation.crops import CropSettings
@@ -87,8 +88,10 @@ def _shortlist_end(dataset: Dataset, pattern: str, rows_per_chunk: int) -> str |
 
 
 def run_floor(source: str, input_path: str, image_root: str, output: str, shard: int) -> dict[str, float]:
-    """Samples accepted, images and seconds for the whole loop on one source's input."""
+    """Samples accepted, images and seconds for the whole loop on one source's input (its heap of imports frozen
+    first, as the launcher's is)."""
     started = time.perf_counter()
+    freeze_imports()
     Path(output).mkdir(parents=True, exist_ok=True)
     o, suites, dataset = DEFAULTS, load_suites(), dataset_named(source)
     batching = (o.box_units, o.validation_batch_size, o.validation_batch_bytes)

@@ -35,6 +35,20 @@ def test_imports_once_freezes_the_heap_and_restores_the_collector():
 
 
 @pytest.mark.slow
+def test_a_run_freezes_the_heap_of_imports_once_and_later_objects_stay_collectable():
+    code = """
+import gc
+from beam_pipelines.imports import freeze_imports
+before = gc.get_freeze_count()
+freeze_imports()
+frozen = gc.get_freeze_count()
+later = [[] for _ in range(1000)]
+freeze_imports()
+print(before == 0, frozen > before, gc.get_freeze_count() == frozen)
+"""
+    assert fresh(code).split() == ["True", "True", "True"]
+
+
 def test_a_collector_disabled_by_the_caller_stays_disabled():
     assert probe("gc.disable()") == "fractions True False True True"
 
