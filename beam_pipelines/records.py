@@ -181,7 +181,8 @@ class LoadedImage:
     encoded: EncodedImage
     format: str  # Pillow format name: JPEG, PNG, ...
     orientation: int = 1  # EXIF orientation tag; boxes and crops always refer to the pixels as stored
-    pixels: Any = field(default=None, repr=False, compare=False)  # PIL.Image in RGB, dropped before writing
+    # the decoded RGB pixels (a PIL.Image, or the faster decoder's H×W×3 uint8 array), dropped before writing
+    pixels: Any = field(default=None, repr=False, compare=False)
     thumbnail: Any = field(default=None, repr=False, compare=False)  # PIL.Image for the preview, few samples
 
 

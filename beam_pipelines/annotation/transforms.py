@@ -23,6 +23,7 @@ from beam_pipelines.annotation.handler import AnnotationModelHandler
 from beam_pipelines.annotation.scores import AnnotationExample, attach, check_sample, failed_batch
 from beam_pipelines.annotation.spec import REGIONS, STEPS, AnnotationSettings, read_spec
 from beam_pipelines.materialisation import images
+from beam_pipelines.materialisation.pixels import rgb_image
 from beam_pipelines.records import Outcome, RejectedError, Sample
 from beam_pipelines.scoring.prepare import key_of
 from beam_pipelines.scoring.transforms import LOCAL_RUNNERS
@@ -73,7 +74,8 @@ class _PrepareFn(beam.DoFn):
 
     def _example(self, sample: Sample) -> AnnotationExample:
         s, ids = self.settings, self.settings.spec.label_ids
-        image = sample.images[0].pixels if sample.images else None
+        pixels = sample.images[0].pixels if sample.images else None
+        image = None if pixels is None else rgb_image(pixels)
         if image is None:
             return AnnotationExample(sample)
         if STEPS in self.dataset.annotated and sample.steps:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from beam_pipelines.geometry import pixel_box
+from beam_pipelines.materialisation.pixels import crop_of
 from beam_pipelines.records import EncodedImage, Region, RejectedError, Sample
 
 STAGE = "crop"
@@ -61,6 +62,6 @@ def crop_regions(sample: Sample, settings: CropSettings) -> Sample:
                 f"region {region.region_index} box {list(region.box_raw)} is {box_px[2] - box_px[0]}x"
                 f"{box_px[3] - box_px[1]} pixels on the {width}x{height} image",
             )
-        crop = encode(image.pixels.crop(box_px), lossless, settings)
+        crop = encode(crop_of(image.pixels, box_px), lossless, settings)
         regions.append(replace(region, box_px=box_px, crop=crop))
     return replace(sample, regions=tuple(regions))

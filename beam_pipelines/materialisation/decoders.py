@@ -40,12 +40,6 @@ def rgb_array(data: bytes, im: Image.Image) -> np.ndarray | None:
     return None
 
 
-def rgb_image(data: bytes, im: Image.Image) -> Image.Image | None:
-    """`rgb_array` as a Pillow RGB image (what crops and thumbnails are cut from), or None."""
-    pixels = rgb_array(data, im)
-    return None if pixels is None else Image.fromarray(np.ascontiguousarray(pixels), "RGB")
-
-
 def readable(data: bytes, im: Image.Image) -> bool:
     """Whether the faster decoder reads the whole file without a complaint (so Pillow would too): the integrity
     check of an image whose pixels nobody keeps. False leaves the check to Pillow."""

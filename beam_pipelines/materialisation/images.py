@@ -31,6 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
 
 from beam_pipelines.materialisation import decoders, thumbnails
+from beam_pipelines.materialisation.pixels import rgb_image
 from beam_pipelines.materialisation.thumbnails import THUMB_SIDE
 from beam_pipelines.records import EncodedImage, LoadedImage, RejectedError, Sample
 from beam_pipelines.sources.dataset import Dataset
@@ -334,21 +335,24 @@ def _orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
-def decode(data: bytes, path: str, rgb: bool, draft_side: int | None = None, fast: bool = True) -> Image.Image | None:
+def decode(
+    data: bytes, path: str, rgb: bool, draft_side: int | None = None, fast: bool = True, array: bool = False
+) -> Image.Image | np.ndarray | None:
     """Decode the whole image (so a truncated file is caught); the RGB pixels when `rgb`, else None.
 
     The full decode goes through `decoders` where a faster library gives Pillow's exact pixels (`fast=False`:
-    Pillow always, for comparison). Without `rgb` the pixels are not needed, so a JPEG is decoded in draft mode
-    (libjpeg's DCT scaling to 1/8): the whole entropy-coded stream is still read and Huffman-decoded, so a
-    truncated or broken file is rejected exactly as by the full decode, but the IDCT and colour conversion run at
-    1/8 scale. With `draft_side` the RGB pixels of a JPEG are those of the smallest scale whose sides are still
-    at least that (for a thumbnail)."""
+    Pillow always, for comparison); with `array` its pixels stay the H×W×3 array it made (`pixels` takes either
+    form). Without `rgb` the pixels are not needed, so a JPEG is decoded in draft mode (libjpeg's DCT scaling to
+    1/8): the whole entropy-coded stream is still read and Huffman-decoded, so a truncated or broken file is
+    rejected exactly as by the full decode, but the IDCT and colour conversion run at 1/8 scale. With `draft_side`
+    the RGB pixels of a JPEG are those of the smallest scale whose sides are still at least that (for a
+    thumbnail)."""
     im = _open(data, path)
     if fast and draft_side is None:
         if rgb:
-            pixels = decoders.rgb_image(data, im)
+            pixels = decoders.rgb_array(data, im)
             if pixels is not None:
-                return pixels
+                return pixels if array else rgb_image(pixels)
         elif decoders.readable(data, im):
             return None
     try:
@@ -425,8 +429,8 @@ def decode_images(sample: Sample, every_first_image: bool = False, preview: bool
     decoded = []
     for i, img in enumerate(sample.images):
         if i == 0 and (keep or preview):
-            pixels = decode(img.encoded.data, img.path, rgb=True, draft_side=None if keep else THUMB_SIDE)
-            small = thumbnails.thumbnail(pixels) if preview else None
+            pixels = decode(img.encoded.data, img.path, rgb=True, draft_side=None if keep else THUMB_SIDE, array=keep)
+            small = thumbnails.thumbnail(rgb_image(pixels)) if preview else None
             decoded.append(replace(img, pixels=pixels if keep else None, thumbnail=small))
         else:
             decode(img.encoded.data, img.path, rgb=False)

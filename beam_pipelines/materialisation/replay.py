@@ -26,6 +26,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 from PIL import Image
 
+from beam_pipelines.materialisation.pixels import rgb_image
 from beam_pipelines.records import Region, Sample
 
 FRAMES = ("unpadded", "canvas")
@@ -186,10 +187,10 @@ def token_indices(box: tuple[int, int, int, int], grid_w: int) -> np.ndarray:
     return (rows[:, None] * grid_w + cols[None, :]).reshape(-1)
 
 
-def canvas(image: Image.Image, geo: ImageGeometry) -> np.ndarray:
+def canvas(pixels: Image.Image | np.ndarray, geo: ImageGeometry) -> np.ndarray:
     """The padded AnyRes canvas: RGB, `Image.resize` with Pillow's default filter, pasted on black."""
     out = Image.new("RGB", geo.best, (0, 0, 0))
-    out.paste(image.convert("RGB").resize(geo.resized), geo.paste)
+    out.paste(rgb_image(pixels).convert("RGB").resize(geo.resized), geo.paste)
     return np.asarray(out)
 
 

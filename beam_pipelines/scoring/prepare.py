@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from beam_pipelines.materialisation import images, replay
+from beam_pipelines.materialisation.pixels import crop_of
 from beam_pipelines.records import Duplicate, Outcome, Sample
 from beam_pipelines.scoring.spec import ModelSpec
 
@@ -48,9 +49,9 @@ class ScoringExample:
     inputs: RegionInputs | None = None
 
 
-def letterbox(image: Image.Image, box_px: Box, size: int, fill: tuple[int, int, int]) -> np.ndarray:
+def letterbox(pixels: Image.Image | np.ndarray, box_px: Box, size: int, fill: tuple[int, int, int]) -> np.ndarray:
     """The box's pixels, aspect kept, longer side resized to `size` (bicubic), centred on a `fill` square."""
-    crop = image.crop(box_px)
+    crop = crop_of(pixels, box_px)
     w, h = crop.size
     scale = size / max(w, h)
     new_w, new_h = min(size, max(1, round(w * scale))), min(size, max(1, round(h * scale)))
