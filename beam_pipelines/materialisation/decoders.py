@@ -2,9 +2,10 @@
 
 It is used only for the kinds of file where it was checked to match Pillow pixel for pixel (8-bit RGB, RGBA,
 greyscale and palette PNGs), and only as far as it accepts a file: a file it refuses is decoded by Pillow, so
-every verdict on a damaged file stays Pillow's own. Everything else is Pillow's, JPEG included: Pillow decodes a
-JPEG straight into its own pixel buffer, while any other decoder's pixels must then be copied into one, which
-cost more than libjpeg-turbo through simplejpeg saved (benchmark figures in docs/performance.md).
+every verdict on a damaged file stays Pillow's own. Its pixels are kept as its array (`pixels`). Everything else
+is Pillow's, JPEG included: Pillow decodes a JPEG straight into its own pixel buffer, and when any other
+decoder's pixels still had to be copied into one, that cost more than libjpeg-turbo through simplejpeg saved
+(benchmark figures in docs/performance.md); with the array kept, that comparison is still to be made again.
 """
 
 from __future__ import annotations
