@@ -430,7 +430,7 @@ def decode_images(sample: Sample, every_first_image: bool = False, preview: bool
     for i, img in enumerate(sample.images):
         if i == 0 and (keep or preview):
             pixels = decode(img.encoded.data, img.path, rgb=True, draft_side=None if keep else THUMB_SIDE, array=keep)
-            small = thumbnails.thumbnail(rgb_image(pixels)) if preview else None
+            small = thumbnails.thumbnail(pixels) if preview else None
             decoded.append(replace(img, pixels=pixels if keep else None, thumbnail=small))
         else:
             decode(img.encoded.data, img.path, rgb=False)

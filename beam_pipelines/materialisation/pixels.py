@@ -9,10 +9,11 @@ from PIL import Image
 
 
 def rgb_image(pixels: Image.Image | np.ndarray) -> Image.Image:
-    """Decoded RGB pixels as a Pillow image, whichever form `decode` gave them in."""
+    """Decoded pixels as a Pillow RGB image, whichever form `decode` gave them in (an array is copied into a new
+    image; an RGB image is returned as it is, one in another mode converted)."""
     if isinstance(pixels, np.ndarray):
         return Image.fromarray(np.ascontiguousarray(pixels), "RGB")
-    return pixels
+    return pixels if pixels.mode == "RGB" else pixels.convert("RGB")
 
 
 def crop_of(pixels: Image.Image | np.ndarray, box: tuple[int, int, int, int]) -> Image.Image:

@@ -190,7 +190,7 @@ def token_indices(box: tuple[int, int, int, int], grid_w: int) -> np.ndarray:
 def canvas(pixels: Image.Image | np.ndarray, geo: ImageGeometry) -> np.ndarray:
     """The padded AnyRes canvas: RGB, `Image.resize` with Pillow's default filter, pasted on black."""
     out = Image.new("RGB", geo.best, (0, 0, 0))
-    out.paste(rgb_image(pixels).convert("RGB").resize(geo.resized), geo.paste)
+    out.paste(rgb_image(pixels).resize(geo.resized), geo.paste)
     return np.asarray(out)
 
 

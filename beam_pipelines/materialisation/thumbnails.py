@@ -16,7 +16,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 
+import numpy as np
 from PIL import Image
+
+from beam_pipelines.materialisation.pixels import rgb_image
 
 PREVIEW_ACCEPTED = 12
 PREVIEW_WARNED = 6
@@ -69,8 +72,9 @@ class Candidates:
         return among_accepted or among_warned
 
 
-def thumbnail(rgb: Image.Image) -> Image.Image:
-    """A copy at most THUMB_SIDE on its longer side, for the preview to draw the boxes on."""
-    small = rgb.copy()
+def thumbnail(pixels: Image.Image | np.ndarray) -> Image.Image:
+    """A copy at most THUMB_SIDE on its longer side, for the preview to draw the boxes on (an array is copied
+    once, into the image that is then shrunk)."""
+    small = rgb_image(pixels) if isinstance(pixels, np.ndarray) else pixels.copy()
     small.thumbnail((THUMB_SIDE, THUMB_SIDE))
     return small

@@ -23,7 +23,6 @@ from PIL import Image, ImageDraw
 
 from beam_pipelines.geometry import pixel_box
 from beam_pipelines.materialisation import images, thumbnails
-from beam_pipelines.materialisation.pixels import rgb_image
 from beam_pipelines.materialisation.thumbnails import PREVIEW_ACCEPTED, PREVIEW_WARNED, THUMB_SIDE, preview_key
 from beam_pipelines.records import Duplicate, Region, RejectedError, Rejection, Sample
 from beam_pipelines.sinks import profile
@@ -83,7 +82,7 @@ def _picture(sample: Sample, may_decode: bool) -> Image.Image | None:
     if first.thumbnail is not None:
         return first.thumbnail.copy()
     if first.pixels is not None:
-        return thumbnails.thumbnail(rgb_image(first.pixels))
+        return thumbnails.thumbnail(first.pixels)
     if not may_decode or first.encoded.width * first.encoded.height > THUMB_MAX_PIXELS:
         return None
     try:

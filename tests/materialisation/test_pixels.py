@@ -6,6 +6,8 @@ import pytest
 from beam_pipelines.materialisation.crops import CropSettings, encode
 from beam_pipelines.materialisation.images import decode
 from beam_pipelines.materialisation.pixels import crop_of, rgb_image
+from beam_pipelines.materialisation.replay import DEFAULT_PRESET, canvas, image_geometry, preset
+from beam_pipelines.materialisation.thumbnails import thumbnail
 from tests.materialisation.test_decoders import CORPUS
 
 BOXES = [(0, 0, 1, 1), (3, 5, 40, 30), (0, 0, 17, 9), (10, 2, 17, 9)]
@@ -39,3 +41,13 @@ def test_an_rgba_files_array_is_a_view_and_its_crops_are_still_rgb():
     array = decode(data, "a.png", rgb=True, array=True)
     assert array.shape[2] == 3 and not array.flags.c_contiguous, "the alpha channel is left out without a copy"
     assert crop_of(array, (1, 1, 9, 7)).mode == "RGB" and rgb_image(array).mode == "RGB"
+
+
+@pytest.mark.parametrize("name", ["png document", "png rgba", "png grey"])
+def test_thumbnails_and_replay_canvases_of_the_array_are_those_of_its_image(name):
+    array = decode(CORPUS[name][0], name, rgb=True, array=True)
+    image = rgb_image(array)
+    assert np.array_equal(np.asarray(thumbnail(array)), np.asarray(thumbnail(image)))
+    geo = image_geometry((image.width, image.height), preset(DEFAULT_PRESET, "unpadded"))
+    assert np.array_equal(canvas(array, geo), canvas(image, geo))
+    assert rgb_image(image.convert("L")).mode == "RGB", "an image in another mode is converted"
