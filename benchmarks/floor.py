@@ -127,10 +127,10 @@ def run_floor(source: str, input_path: str, image_root: str, output: str, shard:
 
 def decode_only(source: str, input_path: str, image_root: str, fast: bool = True) -> dict[str, Any]:
     """Read and decode each record's image once (RGB), nothing else: the physical floor of this work; with the
-    pipeline's decoders, or (`fast=False`) with Pillow alone."""
+    pipeline's decoders (their pixels kept in the form the pipeline keeps), or (`fast=False`) with Pillow alone."""
     paths = [s.image_paths[0] for s in _parsed(dataset_named(source), input_path, 10**9) if isinstance(s, Sample)]
     started = time.perf_counter()
     for path in paths:
         data = Path(image_root, path).read_bytes()
-        images.decode(data, path, rgb=True, fast=fast)
+        images.decode(data, path, rgb=True, fast=fast, array=True)
     return {"images": len(paths), "seconds": time.perf_counter() - started}

@@ -27,15 +27,15 @@ def _corpus() -> dict[str, tuple[bytes, bool]]:
     shot, odd, tiny = photo(rng, 640, 480), photo(rng, 333, 217), photo(rng, 17, 9)
     graph, page = chart(prng, 800, 600)[0], document(prng, 850, 1100)[0]
     corpus = {
-        "jpeg 4:4:4": (_encoded(shot, "JPEG", quality=90, subsampling=0), False),
-        "jpeg 4:2:2": (_encoded(shot, "JPEG", quality=90, subsampling=1), False),
-        "jpeg 4:2:0": (_encoded(shot, "JPEG", quality=90, subsampling=2), False),
-        "jpeg progressive": (_encoded(shot, "JPEG", quality=75, progressive=True), False),
-        "jpeg optimised q30": (_encoded(odd, "JPEG", quality=30, optimize=True), False),
-        "jpeg odd size q95": (_encoded(odd, "JPEG", quality=95), False),
-        "jpeg 17x9": (_encoded(tiny, "JPEG"), False),
-        "jpeg grey": (_encoded(shot.convert("L"), "JPEG", quality=85), False),
-        "jpeg chart": (_encoded(graph, "JPEG"), False),
+        "jpeg 4:4:4": (_encoded(shot, "JPEG", quality=90, subsampling=0), True),
+        "jpeg 4:2:2": (_encoded(shot, "JPEG", quality=90, subsampling=1), True),
+        "jpeg 4:2:0": (_encoded(shot, "JPEG", quality=90, subsampling=2), True),
+        "jpeg progressive": (_encoded(shot, "JPEG", quality=75, progressive=True), True),
+        "jpeg optimised q30": (_encoded(odd, "JPEG", quality=30, optimize=True), True),
+        "jpeg odd size q95": (_encoded(odd, "JPEG", quality=95), True),
+        "jpeg 17x9": (_encoded(tiny, "JPEG"), True),
+        "jpeg grey": (_encoded(shot.convert("L"), "JPEG", quality=85), True),
+        "jpeg chart": (_encoded(graph, "JPEG"), True),
         "jpeg cmyk": (_encoded(shot.convert("CMYK"), "JPEG"), False),
         "png rgb": (_encoded(graph, "PNG"), True),
         "png document": (_encoded(page, "PNG"), True),
@@ -54,7 +54,10 @@ def _corpus() -> dict[str, tuple[bytes, bool]]:
         "webp": (_encoded(odd, "WEBP", lossless=True), False),
     }
     for i in range(6):  # noisy photos of the benchmark's kind and sizes
-        corpus[f"photo {i}"] = (_encoded(photo(rng, *((640, 480), (800, 600))[i % 2]), "JPEG", quality=90), False)
+        corpus[f"photo {i}"] = (_encoded(photo(rng, *((640, 480), (800, 600))[i % 2]), "JPEG", quality=90), True)
+    corpus["jpeg restart markers"] = (_encoded(odd, "JPEG", restart_marker_blocks=4), True)
+    corpus["jpeg progressive grey"] = (_encoded(odd.convert("L"), "JPEG", progressive=True), True)
+    corpus["jpeg trailing bytes"] = (_encoded(odd, "JPEG") + b"\0" * 16, False)
     return corpus
 
 
@@ -82,6 +85,36 @@ def test_a_truncated_file_is_still_rejected_as_pillow_rejects_it(name, rgb):
             decode(cut, name, rgb=rgb, fast=fast)
         checks.append(err.value.info.check)
     assert checks == ["image_unreadable", "image_unreadable"]
+
+
+def _verdict(data: bytes, fast: bool) -> tuple[str, np.ndarray | None]:
+    try:
+        return "accepted", np.asarray(decode(data, "damaged.jpg", rgb=True, fast=fast))
+    except RejectedError as err:
+        return err.info.check, None
+
+
+@pytest.mark.parametrize("name", ["jpeg 4:2:0", "jpeg progressive", "jpeg grey", "jpeg restart markers"])
+def test_a_damaged_jpeg_gets_pillows_verdict_and_pixels(name):
+    """Bits flipped in the entropy-coded data, files cut short, and cut short with an EOI marker put back: where
+    Pillow accepts, the same pixels; where it rejects, the same check."""
+    data, prng = CORPUS[name][0], random.Random(name)
+    damaged = []
+    for _ in range(25):
+        flipped = bytearray(data)
+        flipped[prng.randrange(len(data) // 3, len(data) - 2)] ^= 1 << prng.randrange(8)
+        damaged.append(bytes(flipped))
+    for _ in range(8):
+        cut = data[: prng.randrange(200, len(data) - 2)]
+        damaged += [cut, cut + b"\xff\xd9"]
+    verdicts = {"accepted": 0}
+    for file in damaged:
+        (ours, ours_pixels), (pillows, pillows_pixels) = _verdict(file, True), _verdict(file, False)
+        assert ours == pillows
+        if ours == "accepted":
+            assert np.array_equal(ours_pixels, pillows_pixels), "pixel for pixel"
+        verdicts[ours] = verdicts.get(ours, 0) + 1
+    assert verdicts["accepted"] and verdicts.get("image_unreadable"), "both verdicts are exercised"
 
 
 def test_a_file_the_faster_decoder_refuses_is_pillows_to_judge():

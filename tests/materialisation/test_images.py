@@ -14,6 +14,7 @@ from beam_pipelines.materialisation.images import (
     ImageRoot,
     check_relative,
     decode,
+    jpeg_scans,
     load_image,
     probe,
     source_folders_for,
@@ -256,6 +257,29 @@ def test_a_jpeg_of_too_many_scans_is_refused_before_decoding():
     with pytest.raises(RejectedError) as err:
         probe(bomb, "bomb.jpg", 10**6)
     assert err.value.info.check == "jpeg_too_many_scans" and f"above {MAX_JPEG_SCANS}" in err.value.info.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xff",
+        b"\xda",
+        b"\xff\xda",
+        b"\xff\xff\xda",
+        b"\xda\xff",
+        b"\xff\xda\xff\xda\xff",
+        b"\x00\xff\xda\xda\xff",
+    ],
+)
+def test_jpeg_scans_counts_the_sos_markers_as_bytes_count_does(data):
+    assert jpeg_scans(data) == data.count(b"\xff\xda")
+
+
+def test_jpeg_scans_on_real_jpegs():
+    for progressive, scans in ((False, 1), (True, _jpeg(True).count(b"\xff\xda"))):
+        assert jpeg_scans(_jpeg(progressive)) == scans
+    assert scans > 1, "a progressive JPEG has several scans"
 
 
 def test_files_are_sized_before_they_are_read(tmp_path):
