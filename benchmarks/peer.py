@@ -11,9 +11,11 @@ processes, from the command to its exit, one after the other in the same rounds;
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -136,6 +138,46 @@ def successes(output: Path) -> tuple[int, dict[str, int]]:
     return ok, failed
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def whole_tree(cmd: list[str], **kwargs: Any) -> tuple[subprocess.CompletedProcess, float, dict[str, float]]:
+    """Run `cmd` to its exit: the completed process, its wall seconds (from the call to the exit), and the CPU
+    seconds, user and system, of every process it started. The kernel counts a process's CPU into its parent's
+    children when it is reaped; this process makes itself the subreaper of the tree while it runs, so workers that
+    outlive their parent are reaped here and counted too (Linux; elsewhere only reaped children count)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    subreaper = hasattr(libc, "prctl") and libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+        seconds = time.perf_counter() - started
+        _reap_orphans(deadline=time.monotonic() + 60)
+    finally:
+        if subreaper:
+            libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = {"user": round(after.ru_utime - before.ru_utime, 3), "system": round(after.ru_stime - before.ru_stime, 3)}
+    return done, seconds, cpu
+
+
+def _reap_orphans(deadline: float) -> None:
+    """Wait for every remaining child (the orphans of a finished tree), up to `deadline`."""
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.01)
+
+
+def bytes_under(folder: Path) -> int:
+    """Bytes of every file under `folder`: what a tool wrote."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 def run_img2dataset(exe: Path, data: PeerData, output: Path, processes: int) -> dict[str, Any]:
     """One whole img2dataset process on the images (three shards per process, so every process has work)."""
     shutil.rmtree(output, ignore_errors=True)
@@ -144,13 +186,11 @@ def run_img2dataset(exe: Path, data: PeerData, output: Path, processes: int) -> 
     urls.write_text("".join(p.resolve().as_uri() + "\n" for p in data.images))
     per_shard = max(1, -(-len(data.images) // (processes * 3)))
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "WANDB_MODE": "disabled", "WANDB_SILENT": "true"}
-    started = time.perf_counter()
-    done = subprocess.run(command(exe, urls, output, processes, per_shard), env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    done, seconds, cpu = whole_tree(command(exe, urls, output, processes, per_shard), env=env)
     if done.returncode:
         raise RuntimeError(f"img2dataset exited {done.returncode}: {done.stderr.strip()[-500:]}")
     ok, failed = successes(output)
-    return {"images": ok, "failed": failed, "seconds": round(seconds, 3)}
+    return {"images": ok, "failed": failed, "seconds": round(seconds, 3), "cpu_s": cpu, "bytes": bytes_under(output)}
 
 
 def run_pipeline(data: PeerData, output: Path, workers: int, chunk: int) -> dict[str, Any]:
@@ -159,18 +199,14 @@ def run_pipeline(data: PeerData, output: Path, workers: int, chunk: int) -> dict
     argv = [*data.argv(str(output)), f"--chunk_rows={chunk}", "--runner=FnApiRunner", "--progress=off"]
     if workers > 1:
         argv += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "beam_pipelines", "run", *argv],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parent.parent,
+    done, seconds, cpu = whole_tree(
+        [sys.executable, "-m", "beam_pipelines", "run", *argv], cwd=Path(__file__).parent.parent
     )
-    seconds = time.perf_counter() - started
     if done.returncode:
         raise RuntimeError(f"vgr-etl exited {done.returncode}: {done.stderr.strip()[-500:]}")
     report = json.loads((output / "report.json").read_text())
-    return {"images": sum(report["image_resolution"].values()), "samples": report["accepted"], "seconds": seconds}
+    images, written = sum(report["image_resolution"].values()), bytes_under(output)
+    return {"images": images, "samples": report["accepted"], "seconds": seconds, "cpu_s": cpu, "bytes": written}
 
 
 def compare(
@@ -206,5 +242,7 @@ def compare(
                 "img2dataset": [r["seconds"] for r in peer],
                 "vgr-etl": [round(r["seconds"], 3) for r in ours],
             },
+            "cpu_s": {"img2dataset": best_peer["cpu_s"], "vgr-etl": best_ours["cpu_s"]},
+            "bytes_written": {"img2dataset": best_peer["bytes"], "vgr-etl": best_ours["bytes"]},
         },
     }

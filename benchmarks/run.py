@@ -304,8 +304,19 @@ def _peer_line(result: dict[str, Any]) -> str:
     return (
         f"vs img2dataset {about['version']}     {result['ratio_to_img2dataset']}  (target >= 1.3; "
         f"{result['pipeline_images_per_s_same_images']} vs {result['peer_img2dataset_images_per_s']} images/s on the "
-        f"same {about['images']:,} JPEGs, {about['processes']} processes each, whole processes)"
+        f"same {about['images']:,} JPEGs, {about['processes']} processes each, whole processes; CPU "
+        f"{_cpu(about, 'vgr-etl')} vs {_cpu(about, 'img2dataset')} s user + system; "
+        f"writes {_mb(about, 'vgr-etl')} vs {_mb(about, 'img2dataset')} MB)"
     )
+
+
+def _cpu(about: dict[str, Any], tool: str) -> str:
+    cpu = about["cpu_s"][tool]
+    return f"{cpu['user']:.1f} + {cpu['system']:.1f}"
+
+
+def _mb(about: dict[str, Any], tool: str) -> str:
+    return f"{about['bytes_written'][tool] / 1e6:.0f}"
 
 
 def main(argv: list[str] | None = None) -> int:

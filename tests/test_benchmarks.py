@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import glob
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from benchmarks import peer
 from benchmarks.data import generate
 from benchmarks.floor import decode_only, run_floor
 from tests.conftest import parquet_rows, run_cli
@@ -60,15 +62,11 @@ def test_the_annotation_benchmark_runs_the_pipelines_scorer_on_a_tiny_model(tmp_
 
 
 def test_the_peer_is_skipped_with_its_reason_when_it_is_not_installed(tmp_path, capsys):
-    from benchmarks import peer
-
     exe, reason = peer.installed(tmp_path / "none", install=False)
     assert exe is None and "img2dataset 1.47.0 is not installed" in reason
 
 
 def test_the_peers_successes_are_counted_from_its_shard_stats(tmp_path):
-    from benchmarks import peer
-
     for shard, (ok, failed) in enumerate(((98, 2), (100, 0))):
         status = {"success": ok, **({"failed_to_resize": failed} if failed else {})}
         stats = {"count": ok + failed, "successes": ok, "status_dict": status}
@@ -77,10 +75,28 @@ def test_the_peers_successes_are_counted_from_its_shard_stats(tmp_path):
 
 
 def test_the_peer_data_is_one_two_box_record_per_jpeg(tmp_path):
-    from benchmarks import peer
-
     data = peer.generate(tmp_path, 4)
     assert [Image.open(p).size for p in data.images] == [(640, 480), (800, 600)] * 2
     out = tmp_path / "out"
     assert run_cli(*data.argv(str(out))) == 0
     assert len(parquet_rows(out, "samples")) == 4 and len(parquet_rows(out, "regions")) == 8
+
+
+BURN_IN_AN_ORPHAN = """
+import os, sys, time
+if os.fork():
+    sys.exit(0)  # the parent exits at once: the child is an orphan that nobody it knows will reap
+os.close(1); os.close(2)  # let the caller's pipes close, as a finished worker's do
+end = time.process_time() + 0.4
+while time.process_time() < end:
+    pass
+"""
+
+
+def test_the_peer_comparison_counts_the_cpu_of_workers_that_outlive_their_parent(tmp_path):
+    done, seconds, cpu = peer.whole_tree([sys.executable, "-c", BURN_IN_AN_ORPHAN])
+    assert done.returncode == 0 and seconds < 0.4 <= cpu["user"] + cpu["system"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "f").write_bytes(b"x" * 1000)
+    (tmp_path / "g").write_bytes(b"y" * 24)
+    assert peer.bytes_under(tmp_path) == 1024
