@@ -11,6 +11,7 @@ processes, from the command to its exit, one after the other in the same rounds;
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -145,15 +146,17 @@ def whole_tree(cmd: list[str], **kwargs: Any) -> tuple[subprocess.CompletedProce
     """Run `cmd` to its exit: the completed process, its wall seconds (from the call to the exit), and the CPU
     seconds, user and system, of every process it started. The kernel counts a process's CPU into its parent's
     children when it is reaped; this process makes itself the subreaper of the tree while it runs, so workers that
-    outlive their parent are reaped here and counted too (Linux; elsewhere only reaped children count)."""
+    outlive their parent are adopted, waited for and counted too (Linux; elsewhere only reaped children count)."""
     libc = ctypes.CDLL(None, use_errno=True)
     subreaper = hasattr(libc, "prctl") and libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    earlier = _children(os.getpid())
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
         seconds = time.perf_counter() - started
-        _reap_orphans(deadline=time.monotonic() + 60)
+        if subreaper:
+            _reap_adopted(earlier, deadline=time.monotonic() + 60)
     finally:
         if subreaper:
             libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
@@ -162,15 +165,27 @@ def whole_tree(cmd: list[str], **kwargs: Any) -> tuple[subprocess.CompletedProce
     return done, seconds, cpu
 
 
-def _reap_orphans(deadline: float) -> None:
-    """Wait for every remaining child (the orphans of a finished tree), up to `deadline`."""
-    while time.monotonic() < deadline:
+def _children(parent: int) -> set[int]:
+    """Pids whose parent is `parent`, zombies included (from /proc; empty where there is none)."""
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            time.sleep(0.01)
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def _reap_adopted(earlier: set[int], deadline: float) -> None:
+    """Wait, up to `deadline`, until no child is left but those of `earlier`: the tree's orphans come to this
+    process one by one as their parents exit, so the tree is done when none is left."""
+    while time.monotonic() < deadline and (adopted := _children(os.getpid()) - earlier):
+        for pid in adopted:
+            with contextlib.suppress(ChildProcessError):  # reaped already, or no longer ours
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.01)
 
 
 def bytes_under(folder: Path) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,18 +86,32 @@ def test_the_peer_data_is_one_two_box_record_per_jpeg(tmp_path):
 
 BURN_IN_AN_ORPHAN = """
 import os, sys, time
+parent = os.getpid()
 if os.fork():
-    sys.exit(0)  # the parent exits at once: the child is an orphan that nobody it knows will reap
+    sys.exit(0)  # the parent exits at once: its child is an orphan
 os.close(1); os.close(2)  # let the caller's pipes close, as a finished worker's do
-end = time.process_time() + 0.4
+while os.getppid() == parent:
+    time.sleep(0.001)
+adopted_by = os.getppid()
+end = time.process_time() + 1.0
 while time.process_time() < end:
     pass
+with open(sys.argv[1], "w") as out:
+    out.write(f"{adopted_by} {time.monotonic()}")
 """
 
 
 def test_the_peer_comparison_counts_the_cpu_of_workers_that_outlive_their_parent(tmp_path):
-    done, seconds, cpu = peer.whole_tree([sys.executable, "-c", BURN_IN_AN_ORPHAN])
-    assert done.returncode == 0 and seconds < 0.4 <= cpu["user"] + cpu["system"]
+    marker = tmp_path / "orphan"
+    called = time.monotonic()
+    done, seconds, cpu = peer.whole_tree([sys.executable, "-c", BURN_IN_AN_ORPHAN, str(marker)])
+    adopted_by, orphan_done = marker.read_text().split()  # there already: the orphan was waited for
+    assert done.returncode == 0 and int(adopted_by) == os.getpid()
+    assert cpu["user"] + cpu["system"] >= 1.0  # the orphan's second of CPU, which the parent alone cannot reach
+    assert called + seconds < float(orphan_done)  # the wall is the command's, not its orphans'
+
+
+def test_what_a_tool_wrote_is_every_file_under_its_output(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "f").write_bytes(b"x" * 1000)
     (tmp_path / "g").write_bytes(b"y" * 24)
